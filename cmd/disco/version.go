@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=..."; without
+// it the module's build information is used.
+var version = ""
+
+// buildVersion returns the version and the VCS revision the binary was built from.
+func buildVersion() (ver, rev string) {
+	ver, rev = version, "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if ver == "" {
+			ver = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				rev = s.Value
+			}
+		}
+	}
+	if ver == "" || ver == "(devel)" {
+		ver = "devel"
+	}
+	return ver, rev
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the version of disco",
+		Action: func(c *cli.Context) error {
+			ver, rev := buildVersion()
+			_, err := fmt.Fprintf(c.App.Writer, "disco %s (revision %s)\n", ver, rev)
+			return err
+		},
+	}
+}

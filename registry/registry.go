@@ -1,0 +1,369 @@
+// Package registry holds disco's data model: services, their instances and
+// their health, with validation. Readers take immutable snapshots published
+// atomically, so lookups never wait on writers; writers serialise on a mutex,
+// write through to a Store with group commit, and publish the next snapshot
+// once the change is durable.
+package registry
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Store makes the registry's changes durable. The registry calls Commit from
+// one goroutine at a time, with changes in the order they were accepted;
+// Commit returns only once they are on stable storage, and either all of a
+// call's changes are stored or none.
+type Store interface {
+	// Load returns the stored state.
+	Load(ctx context.Context) (*State, error)
+	// Commit stores changes atomically and durably.
+	Commit(ctx context.Context, changes []Change) error
+}
+
+// State is the durable content of the registry, as a Store returns it.
+type State struct {
+	// Services holds the settings of services whose settings were written.
+	Services map[string]Settings
+	// Instances holds every registered instance.
+	Instances []*Instance
+}
+
+// Config configures a Registry.
+type Config struct {
+	// Store makes writes durable; nil keeps the registry in memory only.
+	Store Store
+	// Logger receives the registry's logs; nil discards them.
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// OnCommit, if set, is called after each store commit with the number
+	// of changes, how long it took and its error.
+	OnCommit func(changes int, took time.Duration, err error)
+}
+
+// Registry is the live registry. Its methods are safe for concurrent use.
+type Registry struct {
+	store    Store
+	log      *slog.Logger
+	now      func() time.Time
+	onCommit func(int, time.Duration, error)
+
+	current atomic.Pointer[Snapshot]
+
+	mu   sync.Mutex
+	cond *sync.Cond
+	// head is current plus the accepted writes not yet durable; writes are
+	// planned against it.
+	head       *Snapshot
+	queue      []*pending
+	committing bool
+	revision   uint64
+}
+
+// pending is one accepted write waiting for its commit.
+type pending struct {
+	changes  []Change
+	finished bool
+	err      error
+	snap     *Snapshot
+}
+
+// New returns an empty registry. Call Load to read the store's state.
+func New(cfg Config) *Registry {
+	r := &Registry{store: cfg.Store, log: cfg.Logger, now: cfg.Now, onCommit: cfg.OnCommit}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	r.cond = sync.NewCond(&r.mu)
+	empty := emptySnapshot(r.now())
+	r.current.Store(empty)
+	r.head = empty
+	return r
+}
+
+// Load replaces the registry's content with the store's state. Instances
+// with checks start critical, the others passing; maintenance is kept.
+func (r *Registry) Load(ctx context.Context) error {
+	if r.store == nil {
+		return nil
+	}
+	st, err := r.store.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("load registry: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := newBuilder(emptySnapshot(r.now()), r.now())
+	for name, s := range st.Services {
+		b.apply(Change{Op: OpPutService, Service: name, Settings: s})
+	}
+	for _, in := range st.Instances {
+		b.apply(Change{Op: OpPutInstance, Service: in.Service, Instance: in})
+		r.revision = max(r.revision, in.Revision)
+	}
+	next := b.build()
+	r.head = next
+	r.publish(next)
+	services, instances := next.Len()
+	r.log.Info("registry loaded", "services", services, "instances", instances)
+	return nil
+}
+
+// Snapshot returns the current snapshot. It never blocks.
+func (r *Registry) Snapshot() *Snapshot { return r.current.Load() }
+
+// Register registers in (from NewInstance), replacing any instance with the
+// same service and id. A replaced instance keeps its registration time and
+// maintenance, and its health if the address, port and checks are unchanged.
+// It returns the instance as stored.
+func (r *Registry) Register(ctx context.Context, in *Instance) (*Instance, error) {
+	in = in.clone()
+	in.Health = Health{}
+	snap, err := r.write(ctx, func(head *Snapshot) ([]Change, error) {
+		in.Registered = r.now().UTC()
+		if old, ok := head.Instance(in.Service, in.ID); ok {
+			in.Registered = old.Registered
+			in.Maintenance = old.Maintenance
+			if sameTargets(old, in) {
+				in.Revision = old.Revision
+			}
+		}
+		if in.Revision == 0 {
+			r.revision++
+			in.Revision = r.revision
+		}
+		return []Change{{Op: OpPutInstance, Service: in.Service, Instance: in}}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register %s/%s: %w", in.Service, in.ID, err)
+	}
+	return stored(snap, in), nil
+}
+
+// Deregister removes an instance.
+func (r *Registry) Deregister(ctx context.Context, service, id string) error {
+	_, err := r.write(ctx, func(head *Snapshot) ([]Change, error) {
+		if _, ok := head.Instance(service, id); !ok {
+			return nil, fmt.Errorf("%w: instance %q of service %q is not registered", ErrNotFound, id, service)
+		}
+		return []Change{{Op: OpDeleteInstance, Service: service, ID: id}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("deregister %s/%s: %w", service, id, err)
+	}
+	return nil
+}
+
+// Reap removes instance k if it is still at revision rev and critical; the
+// health checks use it to enforce deregister_after. It reports whether the
+// instance was removed.
+func (r *Registry) Reap(ctx context.Context, k Key, rev uint64) (bool, error) {
+	_, err := r.write(ctx, func(head *Snapshot) ([]Change, error) {
+		in, ok := head.Instance(k.Service, k.ID)
+		if !ok || in.Revision != rev || in.Health.Status != StatusCritical {
+			return nil, nil
+		}
+		return []Change{{Op: OpDeleteInstance, Service: k.Service, ID: k.ID}}, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("reap %s: %w", k, err)
+	}
+	_, still := r.Snapshot().Instance(k.Service, k.ID)
+	return !still, nil
+}
+
+// SetSettings writes a service's settings, creating the service if needed.
+func (r *Registry) SetSettings(ctx context.Context, service string, s Settings) (*Service, error) {
+	service = Fold(service)
+	if err := ValidateName("service name", service); err != nil {
+		return nil, err
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	snap, err := r.write(ctx, func(*Snapshot) ([]Change, error) {
+		return []Change{{Op: OpPutService, Service: service, Settings: s}}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set settings of %s: %w", service, err)
+	}
+	svc, _ := snap.Service(service)
+	return svc, nil
+}
+
+// SetMaintenance drains (enabled) or undrains an instance. It returns the
+// instance as stored.
+func (r *Registry) SetMaintenance(ctx context.Context, service, id string, enabled bool, reason string) (*Instance, error) {
+	var in *Instance
+	snap, err := r.write(ctx, func(head *Snapshot) ([]Change, error) {
+		old, ok := head.Instance(service, id)
+		if !ok {
+			return nil, fmt.Errorf("%w: instance %q of service %q is not registered", ErrNotFound, id, service)
+		}
+		in = old.clone()
+		switch {
+		case !enabled:
+			in.Maintenance = nil
+		case old.Maintenance != nil:
+			in.Maintenance.Reason = reason
+		default:
+			in.Maintenance = &Maintenance{Reason: reason, Since: r.now().UTC()}
+		}
+		return []Change{{Op: OpPutInstance, Service: service, Instance: in}}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set maintenance of %s/%s: %w", service, id, err)
+	}
+	return stored(snap, in), nil
+}
+
+// SetHealth records what the checks of instance k at revision rev
+// concluded. Health is not durable, so it is published at once. It reports
+// whether the instance's health changed; results for an unknown instance or
+// an older revision are ignored.
+func (r *Registry) SetHealth(k Key, rev uint64, h Health) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := r.current.Load()
+	now := r.now()
+	b := newBuilder(cur, now)
+	if !b.setHealth(k, rev, h) {
+		return false
+	}
+	next := b.build()
+	if r.head != cur {
+		hb := newBuilder(r.head, now)
+		if hb.setHealth(k, rev, h) {
+			r.head = hb.build()
+		}
+	} else {
+		r.head = next
+	}
+	r.publish(next)
+	return true
+}
+
+// write plans changes against head under the lock, applies them to head,
+// and waits for them to be durable and published. Concurrent writes are
+// committed together: whichever waiting writer finds no commit running takes
+// every queued change into one Store.Commit.
+func (r *Registry) write(ctx context.Context, plan func(head *Snapshot) ([]Change, error)) (*Snapshot, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	changes, err := plan(r.head)
+	if err != nil {
+		return nil, err
+	}
+	if len(changes) == 0 {
+		return r.current.Load(), nil
+	}
+	b := newBuilder(r.head, r.now())
+	for _, c := range changes {
+		b.apply(c)
+	}
+	r.head = b.build()
+	if r.store == nil {
+		r.publish(r.head)
+		return r.head, nil
+	}
+	p := &pending{changes: changes}
+	r.queue = append(r.queue, p)
+	for !p.finished {
+		if r.committing {
+			r.cond.Wait()
+			continue
+		}
+		r.commitQueue(ctx)
+	}
+	return p.snap, p.err
+}
+
+// commitQueue commits every queued write in one Store.Commit and publishes
+// the result. It is called with r.mu held and releases it while committing.
+func (r *Registry) commitQueue(ctx context.Context) {
+	batch := r.queue
+	r.queue = nil
+	var changes []Change
+	for _, p := range batch {
+		changes = append(changes, p.changes...)
+	}
+	r.committing = true
+	r.mu.Unlock()
+	start := time.Now()
+	err := r.store.Commit(context.WithoutCancel(ctx), changes)
+	took := time.Since(start)
+	r.mu.Lock()
+	r.committing = false
+	defer r.cond.Broadcast()
+	if r.onCommit != nil {
+		r.onCommit(len(changes), took, err)
+	}
+
+	if err != nil {
+		// Writes accepted after this batch were planned on top of it: fail
+		// them too, and go back to the durable state.
+		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		r.log.Error("store commit failed", "changes", len(changes), "err", err)
+		for _, p := range append(batch, r.queue...) {
+			p.finished, p.err = true, err
+		}
+		r.queue = nil
+		r.head = r.current.Load()
+		return
+	}
+	var next *Snapshot
+	if len(r.queue) == 0 {
+		next = r.head
+	} else {
+		b := newBuilder(r.current.Load(), r.now())
+		for _, c := range changes {
+			b.apply(c)
+		}
+		next = b.build()
+	}
+	next.touched = touchedBy(changes)
+	r.publish(next)
+	for _, p := range batch {
+		p.finished, p.snap = true, next
+	}
+}
+
+// publish makes next the current snapshot and wakes the readers waiting on
+// the previous one. Called with r.mu held.
+func (r *Registry) publish(next *Snapshot) {
+	prev := r.current.Load()
+	if prev == next {
+		return
+	}
+	next.version = prev.version + 1
+	next.changed = make(chan struct{})
+	r.current.Store(next)
+	close(prev.changed)
+}
+
+func touchedBy(changes []Change) []string {
+	names := make([]string, 0, len(changes))
+	for _, c := range changes {
+		names = append(names, c.Service)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// stored returns the instance as snap holds it, or in when a later write
+// already replaced or removed it.
+func stored(snap *Snapshot, in *Instance) *Instance {
+	if got, ok := snap.Instance(in.Service, in.ID); ok && got.Revision == in.Revision {
+		return got
+	}
+	return in
+}

@@ -1,0 +1,228 @@
+package registry
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// shards splits the service index so that a write copies one shard's map,
+// not the whole index: a write costs O(changed service + services/shards).
+const shards = 256
+
+// Snapshot is one consistent, immutable version of the registry. Readers get
+// it with Registry.Snapshot and may keep it as long as they like; nothing
+// reachable from it ever changes.
+type Snapshot struct {
+	version   uint64
+	updated   time.Time
+	index     [shards]map[string]*Service
+	services  int
+	instances int
+	// touched names the services that differ from the previous version.
+	touched []string
+	changed chan struct{}
+}
+
+func emptySnapshot(now time.Time) *Snapshot {
+	return &Snapshot{updated: now, changed: make(chan struct{})}
+}
+
+// Version increases by one with every published change.
+func (s *Snapshot) Version() uint64 { return s.version }
+
+// Updated is when this version was published.
+func (s *Snapshot) Updated() time.Time { return s.updated }
+
+// Changed is closed when a newer snapshot is published.
+func (s *Snapshot) Changed() <-chan struct{} { return s.changed }
+
+// Touched returns the names of the services that changed between the
+// previous version and this one. The slice is shared.
+func (s *Snapshot) Touched() []string { return s.touched }
+
+// Len returns the number of services and of instances.
+func (s *Snapshot) Len() (services, instances int) { return s.services, s.instances }
+
+// Service returns the service with the canonical name.
+func (s *Snapshot) Service(name string) (*Service, bool) {
+	svc, ok := s.index[shardOf(name)][name]
+	return svc, ok
+}
+
+// Instance returns one instance.
+func (s *Snapshot) Instance(service, id string) (*Instance, bool) {
+	svc, ok := s.Service(service)
+	if !ok {
+		return nil, false
+	}
+	return svc.Instance(id)
+}
+
+// Services returns every service sorted by name.
+func (s *Snapshot) Services() []*Service {
+	out := make([]*Service, 0, s.services)
+	for _, m := range s.index {
+		for _, svc := range m {
+			out = append(out, svc)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Service) int { return cmp.Compare(a.name, b.name) })
+	return out
+}
+
+// shardOf hashes a name (FNV-1a) to its shard.
+func shardOf(name string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	return int(h % shards)
+}
+
+// Op is the kind of a Change.
+type Op uint8
+
+// The kinds of durable change.
+const (
+	// OpPutInstance registers or replaces Change.Instance.
+	OpPutInstance Op = iota + 1
+	// OpDeleteInstance removes instance Change.ID of Change.Service.
+	OpDeleteInstance
+	// OpPutService sets the settings of Change.Service.
+	OpPutService
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpPutInstance:
+		return "put-instance"
+	case OpDeleteInstance:
+		return "delete-instance"
+	case OpPutService:
+		return "put-service"
+	}
+	return "unknown"
+}
+
+// Change is one durable change to the registry, as the Store records it.
+// Changes carry whole records, so applying the same sequence always gives the
+// same state.
+type Change struct {
+	Op       Op
+	Service  string
+	ID       string    // OpDeleteInstance
+	Instance *Instance // OpPutInstance
+	Settings Settings  // OpPutService
+}
+
+// builder makes the next snapshot from a base, copying each touched shard
+// and service once however many changes touch it.
+type builder struct {
+	base    *Snapshot
+	next    *Snapshot
+	now     time.Time
+	shards  [shards]bool
+	touched map[string]*Service // private copies of the changed services
+}
+
+func newBuilder(base *Snapshot, now time.Time) *builder {
+	next := *base
+	next.touched = nil
+	return &builder{base: base, next: &next, now: now, touched: make(map[string]*Service)}
+}
+
+// service returns a private copy of the named service, or nil.
+func (b *builder) service(name string, create bool) *Service {
+	if svc, ok := b.touched[name]; ok {
+		return svc
+	}
+	var svc *Service
+	if old, ok := b.next.index[shardOf(name)][name]; ok {
+		svc = old.clone()
+	} else if create {
+		svc = &Service{name: name, instances: make(map[string]*Instance)}
+	} else {
+		return nil
+	}
+	b.touched[name] = svc
+	return svc
+}
+
+func (b *builder) apply(c Change) {
+	switch c.Op {
+	case OpPutInstance:
+		svc := b.service(c.Service, true)
+		in := c.Instance.clone()
+		if old, ok := svc.instances[in.ID]; ok && old.Revision == in.Revision {
+			in.Health = old.Health
+		} else {
+			in.Health = initialHealth(in, b.now)
+		}
+		svc.instances[in.ID] = in
+	case OpDeleteInstance:
+		if svc := b.service(c.Service, false); svc != nil {
+			delete(svc.instances, c.ID)
+		}
+	case OpPutService:
+		svc := b.service(c.Service, true)
+		svc.settings = c.Settings
+		svc.explicit = true
+	}
+}
+
+// setHealth records h for instance k if it is still at revision rev. It
+// reports whether anything changed.
+func (b *builder) setHealth(k Key, rev uint64, h Health) bool {
+	cur, ok := b.touched[k.Service]
+	if !ok {
+		cur, ok = b.next.index[shardOf(k.Service)][k.Service]
+	}
+	if !ok {
+		return false
+	}
+	in, ok := cur.instances[k.ID]
+	if !ok || in.Revision != rev || (in.Health.Status == h.Status && in.Health.Output == h.Output) {
+		return false
+	}
+	svc := b.service(k.Service, false)
+	c := *in
+	c.Health = h
+	svc.instances[k.ID] = &c
+	return true
+}
+
+// build finishes the touched services and returns the next snapshot (not yet
+// published: version and channel are set by the registry).
+func (b *builder) build() *Snapshot {
+	n := b.next
+	for name, svc := range b.touched {
+		sh := shardOf(name)
+		if !b.shards[sh] {
+			m := make(map[string]*Service, len(n.index[sh])+1)
+			for k, v := range n.index[sh] {
+				m[k] = v
+			}
+			n.index[sh] = m
+			b.shards[sh] = true
+		}
+		old, existed := n.index[sh][name]
+		if existed {
+			n.services--
+			n.instances -= len(old.instances)
+		}
+		if len(svc.instances) == 0 && !svc.explicit {
+			delete(n.index[sh], name)
+		} else {
+			svc.finish()
+			n.index[sh][name] = svc
+			n.services++
+			n.instances += len(svc.instances)
+		}
+		n.touched = append(n.touched, name)
+	}
+	slices.Sort(n.touched)
+	n.updated = b.now
+	return n
+}
