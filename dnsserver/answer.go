@@ -1,0 +1,276 @@
+package dnsserver
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+
+	"github.com/miekg/dns"
+
+	"disco/registry"
+)
+
+// query is the question the pure core answers.
+type query struct {
+	name  string // as sent, for owner names (case echoed)
+	canon string // lower-case, fully qualified
+	qtype uint16
+}
+
+// response is the pure core's answer, before EDNS, truncation and packing.
+type response struct {
+	rcode  int
+	aa     bool
+	answer []dns.RR
+	ns     []dns.RR
+	extra  []dns.RR
+	// ede, when not empty, is the extra text of an Extended DNS Error
+	// (RFC 8914) that explains an empty or fail-open answer.
+	ede string
+}
+
+// answer answers q from one registry snapshot. It is pure: the same inputs
+// give the same records (before the handler shuffles them).
+func (c *Config) answer(q query, snap *registry.Snapshot) response {
+	n, inDomain := parseName(q.canon, c.Domain)
+	if !inDomain {
+		return response{rcode: dns.RcodeRefused}
+	}
+	r := response{aa: true}
+	switch n.kind {
+	case kindApex:
+		c.apex(q, snap, &r)
+	case kindNS:
+		for _, a := range c.NSAddrs {
+			if addrType(a) == q.qtype {
+				r.answer = append(r.answer, addressRecord(q.name, a, c.TTL))
+			}
+		}
+		if q.qtype == dns.TypeANY {
+			r.answer = append(r.answer, hinfoRFC8482(q.name, c.TTL))
+		}
+	case kindEmpty:
+	case kindService:
+		c.service(q, n, snap, &r)
+	case kindInstanceZone:
+		if _, ok := snap.Service(n.service); !ok {
+			r.rcode = dns.RcodeNameError
+		}
+	case kindInstance:
+		c.instance(q, n, snap, &r)
+	case kindAddr:
+		if addrType(n.addr) == q.qtype {
+			r.answer = append(r.answer, addressRecord(q.name, n.addr, c.TTL))
+		} else if q.qtype == dns.TypeANY {
+			r.answer = append(r.answer, hinfoRFC8482(q.name, c.TTL))
+		}
+	default:
+		r.rcode = dns.RcodeNameError
+	}
+	if len(r.answer) == 0 {
+		// NXDOMAIN or NODATA: the SOA tells resolvers how long to cache it.
+		r.ns = append(r.ns, c.negativeSOA(snap))
+	}
+	return r
+}
+
+func (c *Config) apex(q query, snap *registry.Snapshot, r *response) {
+	switch q.qtype {
+	case dns.TypeSOA:
+		r.answer = append(r.answer, c.soa(q.name, snap, c.TTL))
+	case dns.TypeNS:
+		r.answer = append(r.answer, &dns.NS{Hdr: header(q.name, dns.TypeNS, c.TTL), Ns: c.nsName()})
+		for _, a := range c.NSAddrs {
+			r.extra = append(r.extra, addressRecord(c.nsName(), a, c.TTL))
+		}
+	case dns.TypeANY:
+		r.answer = append(r.answer, hinfoRFC8482(q.name, c.TTL))
+	}
+}
+
+func (c *Config) nsName() string { return nsLabel + "." + c.Domain }
+
+// soa returns the discovery domain's SOA. Its serial follows the registry,
+// so it changes whenever the answers may have.
+func (c *Config) soa(owner string, snap *registry.Snapshot, ttl uint32) dns.RR {
+	return &dns.SOA{Hdr: header(owner, dns.TypeSOA, ttl),
+		Ns: c.nsName(), Mbox: "hostmaster." + c.Domain,
+		Serial: uint32(snap.Updated().Unix()), Refresh: soaRefresh, Retry: soaRetry,
+		Expire: soaExpire, Minttl: c.NegativeTTL}
+}
+
+// negativeSOA is the SOA for the authority section of a negative answer,
+// with TTL min(SOA TTL, minimum) as RFC 2308 asks.
+func (c *Config) negativeSOA(snap *registry.Snapshot) dns.RR {
+	return c.soa(c.Domain, snap, min(c.TTL, c.NegativeTTL))
+}
+
+// ttlOf returns the TTL of a service's records.
+func (c *Config) ttlOf(svc *registry.Service) uint32 {
+	if t := svc.Settings().DNSTTL; t != nil {
+		return uint32(*t)
+	}
+	return c.TTL
+}
+
+// service answers [tag.]svc.service.D and its RFC 2782 forms.
+func (c *Config) service(q query, n name, snap *registry.Snapshot, r *response) {
+	svc, ok := snap.Service(n.service)
+	if !ok {
+		r.rcode = dns.RcodeNameError
+		return
+	}
+	sel := c.serving(svc, n.tag)
+	if !sel.exists {
+		r.rcode = dns.RcodeNameError
+		return
+	}
+	ttl := c.ttlOf(svc)
+	switch q.qtype {
+	case dns.TypeA, dns.TypeAAAA:
+		var seen []netip.Addr
+		for _, in := range sel.instances {
+			if addrType(in.Address) != q.qtype || slices.Contains(seen, in.Address) {
+				continue
+			}
+			seen = append(seen, in.Address)
+			r.answer = append(r.answer, addressRecord(q.name, in.Address, ttl))
+		}
+	case dns.TypeSRV:
+		c.srv(q.name, sel.instances, ttl, r)
+	case dns.TypeANY:
+		r.answer = append(r.answer, hinfoRFC8482(q.name, ttl))
+	}
+	switch {
+	case sel.failOpen:
+		r.ede = sel.explain(svc.Name(), n.tag)
+	case len(sel.instances) == 0:
+		r.ede = sel.explain(svc.Name(), n.tag)
+	}
+}
+
+// srv appends one SRV per instance, and the targets' addresses as
+// additional records. Instances with the same address and port give one
+// record.
+func (c *Config) srv(owner string, instances []*registry.Instance, ttl uint32, r *response) {
+	type endpoint struct {
+		addr netip.Addr
+		port uint16
+	}
+	var seen []endpoint
+	var targets []netip.Addr
+	for _, in := range instances {
+		e := endpoint{in.Address, in.Port}
+		if slices.Contains(seen, e) {
+			continue
+		}
+		seen = append(seen, e)
+		target := c.targetName(in.Address)
+		r.answer = append(r.answer, srvRecord(owner, in, target, ttl))
+		if !slices.Contains(targets, in.Address) {
+			targets = append(targets, in.Address)
+			r.extra = append(r.extra, addressRecord(target, in.Address, ttl))
+		}
+	}
+}
+
+func (c *Config) instance(q query, n name, snap *registry.Snapshot, r *response) {
+	svc, ok := snap.Service(n.service)
+	if !ok {
+		r.rcode = dns.RcodeNameError
+		return
+	}
+	in, ok := svc.Instance(n.id)
+	if !ok {
+		r.rcode = dns.RcodeNameError
+		return
+	}
+	ttl := c.ttlOf(svc)
+	switch q.qtype {
+	case dns.TypeA, dns.TypeAAAA:
+		if addrType(in.Address) == q.qtype {
+			r.answer = append(r.answer, addressRecord(q.name, in.Address, ttl))
+		}
+	case dns.TypeSRV:
+		c.srv(q.name, []*registry.Instance{in}, ttl, r)
+	case dns.TypeTXT:
+		r.answer = append(r.answer, metaRecords(q.name, in, ttl)...)
+	case dns.TypeANY:
+		r.answer = append(r.answer, hinfoRFC8482(q.name, ttl))
+	}
+}
+
+// selection is the set of a service's instances that DNS serves.
+type selection struct {
+	instances []*registry.Instance
+	exists    bool // some instance matched the name, whatever its status
+	failOpen  bool // too few passed: all non-maintenance instances are served
+	counts    registry.Counts
+	minPct    int
+}
+
+// serving selects the instances of svc (with the tag, if any) that DNS
+// serves: passing ones, warning ones too with ServeWarning, and every
+// non-maintenance one when fewer than min_healthy_percent pass.
+func (c *Config) serving(svc *registry.Service, tag string) selection {
+	minPct := c.MinHealthyPercent
+	if p := svc.Settings().MinHealthyPercent; p != nil {
+		minPct = *p
+	}
+	sel := selection{minPct: minPct}
+	if tag == "" && !c.ServeWarning && minPct == 0 {
+		// The common case needs no allocation.
+		sel.instances, sel.exists, sel.counts = svc.Passing(), true, svc.Counts()
+		return sel
+	}
+	var active []*registry.Instance
+	for _, in := range svc.Instances() {
+		if tag != "" && !in.HasTag(tag) {
+			continue
+		}
+		sel.exists = true
+		switch in.Status() {
+		case registry.StatusPassing:
+			sel.counts.Passing++
+			sel.instances = append(sel.instances, in)
+		case registry.StatusWarning:
+			sel.counts.Warning++
+			if c.ServeWarning {
+				sel.instances = append(sel.instances, in)
+			}
+		case registry.StatusMaintenance:
+			sel.counts.Maintenance++
+			continue
+		default:
+			sel.counts.Critical++
+		}
+		active = append(active, in)
+	}
+	if tag == "" {
+		sel.exists = true // a registered service exists even with no instance
+	}
+	if minPct > 0 && len(active) > 0 && len(sel.instances)*100 < minPct*len(active) {
+		sel.instances, sel.failOpen = active, true
+	}
+	return sel
+}
+
+// explain is the Extended DNS Error text of an empty or fail-open answer.
+func (s selection) explain(service, tag string) string {
+	what := service
+	if tag != "" {
+		what = tag + "." + service
+	}
+	c := s.counts
+	if s.failOpen {
+		return fmt.Sprintf("%s: %d of %d instances passing, below min_healthy_percent %d: serving all %d (fail open)",
+			what, c.Passing, c.Total()-c.Maintenance, s.minPct, len(s.instances))
+	}
+	return fmt.Sprintf("%s: %d instances, %d passing (%d warning, %d critical, %d maintenance)",
+		what, c.Total(), c.Passing, c.Warning, c.Critical, c.Maintenance)
+}
+
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,178 @@
+package dnsserver
+
+import (
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"disco/registry"
+)
+
+// Payload sizes (RFC 6891): what we advertise, and the limits we apply to
+// UDP answers.
+const (
+	// UDPSize is the EDNS payload size disco advertises and the largest UDP
+	// answer it sends (the DNS Flag Day 2020 value).
+	UDPSize = 1232
+	// minUDPSize is the UDP limit without EDNS (RFC 1035).
+	minUDPSize = dns.MinMsgSize
+)
+
+// Source gives the handler the registry's current snapshot.
+type Source interface {
+	Snapshot() *registry.Snapshot
+}
+
+// Config is the DNS answer policy.
+type Config struct {
+	// Domain is the discovery domain, a canonical FQDN ("disco.internal.").
+	Domain string
+	// TTL is the TTL of records whose service sets none.
+	TTL uint32
+	// NegativeTTL is the SOA minimum: how long resolvers cache NXDOMAIN
+	// and NODATA.
+	NegativeTTL uint32
+	// ServeWarning serves instances in warning next to passing ones.
+	ServeWarning bool
+	// MinHealthyPercent is the server-wide fail-open threshold (0: off).
+	MinHealthyPercent int
+	// NSAddrs are the addresses of the apex NS target ns1.D.
+	NSAddrs []netip.Addr
+}
+
+// Validate reports every problem with c.
+func (c *Config) Validate() error {
+	var errs []string
+	if c.Domain == "" || !dns.IsFqdn(c.Domain) || c.Domain != strings.ToLower(c.Domain) {
+		errs = append(errs, fmt.Sprintf("domain %q must be a lower-case fully qualified name", c.Domain))
+	} else if _, ok := dns.IsDomainName(c.Domain); !ok || c.Domain == "." {
+		errs = append(errs, fmt.Sprintf("domain %q is not a valid domain name", c.Domain))
+	}
+	if c.MinHealthyPercent < 0 || c.MinHealthyPercent > 100 {
+		errs = append(errs, fmt.Sprintf("min healthy percent %d is out of range 0-100", c.MinHealthyPercent))
+	}
+	if len(c.NSAddrs) == 0 {
+		errs = append(errs, "at least one name server address is needed for the apex NS glue")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("dns config: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Handler answers DNS queries for the discovery domain. It implements
+// dns.Handler.
+type Handler struct {
+	cfg Config
+	src Source
+	log *slog.Logger
+}
+
+// NewHandler returns a handler answering from src with the policy cfg,
+// which must be valid.
+func NewHandler(cfg Config, src Source, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{cfg: cfg, src: src, log: log}
+}
+
+// ServeDNS answers one query, or stays silent when the message must not be
+// answered (it is itself a response).
+func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	udp := w.LocalAddr() != nil && w.LocalAddr().Network() == "udp"
+	resp := h.Respond(req, udp)
+	if resp == nil {
+		return
+	}
+	if err := w.WriteMsg(resp); err != nil {
+		h.log.Debug("write response", "err", err)
+	}
+}
+
+// Respond answers req as received over UDP (udp) or TCP. It returns nil
+// when req must get no answer. The guards run in a fixed order: responses
+// are dropped; then opcode, question count, class and EDNS version; a panic
+// becomes SERVFAIL.
+func (h *Handler) Respond(req *dns.Msg, udp bool) (m *dns.Msg) {
+	if req.Response {
+		return nil
+	}
+	m = new(dns.Msg)
+	m.SetReply(req)
+	m.RecursionAvailable = false
+	m.Compress = true
+	defer func() {
+		if v := recover(); v != nil {
+			h.log.Error("panic answering query", "panic", v, "question", fmt.Sprint(req.Question))
+			m = new(dns.Msg)
+			m.SetRcode(req, dns.RcodeServerFailure)
+		}
+	}()
+
+	opt := req.IsEdns0()
+	if opt != nil {
+		m.SetEdns0(UDPSize, opt.Do())
+	}
+	switch {
+	case req.Opcode != dns.OpcodeQuery:
+		m.Rcode = dns.RcodeNotImplemented
+		return m
+	case len(req.Question) != 1:
+		m.Rcode = dns.RcodeFormatError
+		return m
+	case opt != nil && opt.Version() != 0:
+		m.Rcode = dns.RcodeBadVers
+		return m
+	}
+	q := req.Question[0]
+	switch {
+	case q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY:
+		m.Rcode = dns.RcodeRefused
+		return m
+	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
+		m.Rcode = dns.RcodeRefused // no zone transfers
+		return m
+	case q.Qtype == dns.TypeOPT || q.Qtype == dns.TypeTSIG || q.Qtype == dns.TypeTKEY:
+		m.Rcode = dns.RcodeFormatError
+		return m
+	}
+
+	r := h.cfg.answer(query{name: q.Name, canon: registry.Fold(q.Name), qtype: q.Qtype}, h.src.Snapshot())
+	m.Rcode = r.rcode
+	m.Authoritative = r.aa
+	m.Answer = r.answer
+	rand.Shuffle(len(m.Answer), func(i, j int) { m.Answer[i], m.Answer[j] = m.Answer[j], m.Answer[i] })
+	m.Ns = r.ns
+	m.Extra = append(r.extra, m.Extra...) // OPT stays last
+	if r.ede != "" && opt != nil {
+		resOpt := m.IsEdns0()
+		resOpt.Option = append(resOpt.Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: r.ede})
+	}
+	limit := dns.MaxMsgSize
+	if udp {
+		limit = minUDPSize
+		if opt != nil {
+			limit = int(min(max(opt.UDPSize(), minUDPSize), UDPSize))
+		}
+	}
+	fit(m, limit)
+	return m
+}
+
+// fit trims m to size bytes with whole records only. Additional records go
+// first and silently; TC is set only when answer or authority records had
+// to go (RFC 2181 section 9).
+func fit(m *dns.Msg, size int) {
+	if m.Len() <= size {
+		return
+	}
+	answers, authority := len(m.Answer), len(m.Ns)
+	m.Truncate(size)
+	m.Truncated = len(m.Answer) < answers || len(m.Ns) < authority
+	m.Compress = true
+}
