@@ -40,7 +40,7 @@ func (c *Config) answer(q query, snap *registry.Snapshot) response {
 	r := response{aa: true}
 	switch n.kind {
 	case kindApex:
-		c.apex(q, snap, &r)
+		c.apex(q, &r)
 	case kindNS:
 		for _, a := range c.NSAddrs {
 			if addrType(a) == q.qtype {
@@ -70,15 +70,15 @@ func (c *Config) answer(q query, snap *registry.Snapshot) response {
 	}
 	if len(r.answer) == 0 {
 		// NXDOMAIN or NODATA: the SOA tells resolvers how long to cache it.
-		r.ns = append(r.ns, c.negativeSOA(snap))
+		r.ns = append(r.ns, c.negativeSOA())
 	}
 	return r
 }
 
-func (c *Config) apex(q query, snap *registry.Snapshot, r *response) {
+func (c *Config) apex(q query, r *response) {
 	switch q.qtype {
 	case dns.TypeSOA:
-		r.answer = append(r.answer, c.soa(q.name, snap, c.TTL))
+		r.answer = append(r.answer, c.soa(q.name, c.TTL))
 	case dns.TypeNS:
 		r.answer = append(r.answer, &dns.NS{Hdr: header(q.name, dns.TypeNS, c.TTL), Ns: c.nsName()})
 		for _, a := range c.NSAddrs {
@@ -91,19 +91,18 @@ func (c *Config) apex(q query, snap *registry.Snapshot, r *response) {
 
 func (c *Config) nsName() string { return nsLabel + "." + c.Domain }
 
-// soa returns the discovery domain's SOA. Its serial follows the registry,
-// so it changes whenever the answers may have.
-func (c *Config) soa(owner string, snap *registry.Snapshot, ttl uint32) dns.RR {
+// soa returns the discovery domain's synthesized SOA.
+func (c *Config) soa(owner string, ttl uint32) dns.RR {
 	return &dns.SOA{Hdr: header(owner, dns.TypeSOA, ttl),
 		Ns: c.nsName(), Mbox: "hostmaster." + c.Domain,
-		Serial: uint32(snap.Updated().Unix()), Refresh: soaRefresh, Retry: soaRetry,
+		Serial: c.Serial, Refresh: soaRefresh, Retry: soaRetry,
 		Expire: soaExpire, Minttl: c.NegativeTTL}
 }
 
 // negativeSOA is the SOA for the authority section of a negative answer,
 // with TTL min(SOA TTL, minimum) as RFC 2308 asks.
-func (c *Config) negativeSOA(snap *registry.Snapshot) dns.RR {
-	return c.soa(c.Domain, snap, min(c.TTL, c.NegativeTTL))
+func (c *Config) negativeSOA() dns.RR {
+	return c.soa(c.Domain, min(c.TTL, c.NegativeTTL))
 }
 
 // ttlOf returns the TTL of a service's records.

@@ -20,7 +20,7 @@ var fixedNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 const testSerial = 1767225600
 
 func testConfig() Config {
-	return Config{Domain: "disco.internal.", TTL: 5, NegativeTTL: 5,
+	return Config{Domain: "disco.internal.", TTL: 5, NegativeTTL: 5, Serial: testSerial,
 		NSAddrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
 }
 

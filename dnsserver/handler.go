@@ -42,6 +42,11 @@ type Config struct {
 	MinHealthyPercent int
 	// NSAddrs are the addresses of the apex NS target ns1.D.
 	NSAddrs []netip.Addr
+	// Serial is the serial of the synthesized SOA. Nothing transfers the
+	// discovery domain, so it is fixed for the life of the process (the
+	// start time is a good value); a fixed serial keeps negative answers
+	// cacheable per service.
+	Serial uint32
 }
 
 // Validate reports every problem with c.

@@ -1,17 +1,199 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/miekg/dns"
 	"github.com/urfave/cli/v2"
 )
+
+// serveConfig is everything "disco serve" is told by flags and environment.
+type serveConfig struct {
+	DNSAddr           string
+	AdminAddr         string
+	Domain            string
+	DataDir           string
+	ZonesDir          string
+	AdminToken        string
+	DNSTTL            uint32
+	NegativeTTL       uint32
+	NSAddrs           []netip.Addr
+	ServeWarning      bool
+	MinHealthyPercent int
+	LogLevel          slog.Level
+	LogFormat         string
+	TCPIdleTimeout    time.Duration
+	MaxTCPConns       int
+	ShutdownTimeout   time.Duration
+}
+
+func serveFlags() []cli.Flag {
+	env := func(name string) []string { return []string{"DISCO_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))} }
+	str := func(name, value, usage string) cli.Flag {
+		return &cli.StringFlag{Name: name, Value: value, Usage: usage, EnvVars: env(name)}
+	}
+	return []cli.Flag{
+		str("dns-addr", "127.0.0.1:8053", "UDP and TCP address to answer DNS on"),
+		str("admin-addr", "127.0.0.1:8054", "address of the admin HTTP API"),
+		str("domain", "disco.internal.", "the discovery domain"),
+		str("data-dir", "./disco-data", "directory of the durable registry"),
+		str("zones-dir", "", "directory of *.zone files to serve beside the discovery domain"),
+		str("admin-token", "", "bearer token required by the admin API (required off loopback)"),
+		str("dns-ttl", "5s", "TTL of answers for services that set none (\"5s\" or seconds)"),
+		str("negative-ttl", "5s", "SOA minimum: how long resolvers cache NXDOMAIN and NODATA"),
+		str("ns-addr", "", "comma-separated addresses published for the apex NS ns1.<domain> (default: the DNS listen address, or 127.0.0.1)"),
+		&cli.BoolFlag{Name: "serve-warning", Usage: "serve instances in warning next to passing ones", EnvVars: env("serve-warning")},
+		&cli.IntFlag{Name: "min-healthy-percent", Usage: "fail open: when fewer than this share of a service's instances pass, serve them all (0: off)", EnvVars: env("min-healthy-percent")},
+		str("log-level", "info", "debug, info, warn or error"),
+		str("log-format", "text", "text or json"),
+		&cli.DurationFlag{Name: "tcp-idle-timeout", Value: 10 * time.Second, Usage: "close DNS TCP connections idle this long", EnvVars: env("tcp-idle-timeout")},
+		&cli.IntFlag{Name: "max-tcp-conns", Value: 1000, Usage: "most concurrent DNS TCP connections", EnvVars: env("max-tcp-conns")},
+		&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "longest graceful stop on SIGTERM", EnvVars: env("shutdown-timeout")},
+	}
+}
 
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run the disco server",
-		Action: func(*cli.Context) error {
-			return errors.New("serve: not wired yet")
+		Description: `Serves DNS for the discovery domain (and any zone files) and the admin API.
+Every flag can also be set with an environment variable DISCO_<FLAG>,
+e.g. DISCO_DNS_ADDR for --dns-addr.
+
+Examples:
+   disco serve
+   disco serve --dns-addr 0.0.0.0:53 --admin-addr 10.0.0.2:8054 --admin-token "$TOKEN"
+   disco serve --zones-dir /etc/disco/zones --dns-ttl 10s --log-format json`,
+		Flags: serveFlags(),
+		Action: func(c *cli.Context) error {
+			cfg, err := serveConfigFrom(c)
+			if err != nil {
+				return err
+			}
+			log := newLogger(c.App.ErrWriter, cfg.LogLevel, cfg.LogFormat)
+			return runServer(c.Context, cfg, log, nil)
 		},
 	}
 }
+
+// serveConfigFrom reads and checks the flags, reporting every problem.
+func serveConfigFrom(c *cli.Context) (serveConfig, error) {
+	cfg := serveConfig{
+		DNSAddr:           c.String("dns-addr"),
+		AdminAddr:         c.String("admin-addr"),
+		Domain:            dns.CanonicalName(c.String("domain")),
+		DataDir:           c.String("data-dir"),
+		ZonesDir:          c.String("zones-dir"),
+		AdminToken:        c.String("admin-token"),
+		ServeWarning:      c.Bool("serve-warning"),
+		MinHealthyPercent: c.Int("min-healthy-percent"),
+		LogFormat:         c.String("log-format"),
+		TCPIdleTimeout:    c.Duration("tcp-idle-timeout"),
+		MaxTCPConns:       c.Int("max-tcp-conns"),
+		ShutdownTimeout:   c.Duration("shutdown-timeout"),
+	}
+	var errs []error
+	var err error
+	if cfg.DNSTTL, err = parseTTL(c.String("dns-ttl")); err != nil {
+		errs = append(errs, fmt.Errorf("--dns-ttl: %w", err))
+	}
+	if cfg.NegativeTTL, err = parseTTL(c.String("negative-ttl")); err != nil {
+		errs = append(errs, fmt.Errorf("--negative-ttl: %w", err))
+	}
+	if err := cfg.LogLevel.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level")))
+	}
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", cfg.LogFormat))
+	}
+	if cfg.NSAddrs, err = nsAddrs(c.String("ns-addr"), cfg.DNSAddr); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cfg.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// validate checks what the flags cannot check alone.
+func (c *serveConfig) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.DNSAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--dns-addr %q: want host:port", c.DNSAddr))
+	}
+	if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--admin-addr %q: want host:port", c.AdminAddr))
+	}
+	if _, ok := dns.IsDomainName(c.Domain); !ok || c.Domain == "." {
+		errs = append(errs, fmt.Errorf("--domain %q is not a domain name", c.Domain))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir is required"))
+	}
+	if c.MinHealthyPercent < 0 || c.MinHealthyPercent > 100 {
+		errs = append(errs, fmt.Errorf("--min-healthy-percent %d: want 0-100", c.MinHealthyPercent))
+	}
+	if c.MaxTCPConns < 1 {
+		errs = append(errs, fmt.Errorf("--max-tcp-conns %d: want at least 1", c.MaxTCPConns))
+	}
+	if c.TCPIdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("--tcp-idle-timeout and --shutdown-timeout must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// parseTTL reads a TTL given as seconds ("5") or a duration ("5s", "1m").
+func parseTTL(s string) (uint32, error) {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d%time.Second != 0 || d > 7*24*time.Hour {
+		return 0, fmt.Errorf("%q: want whole seconds up to a week, e.g. \"5s\" or \"30\"", s)
+	}
+	return uint32(d / time.Second), nil
+}
+
+// nsAddrs returns the glue addresses of ns1.D: the list given, else the
+// DNS listen address when it is a specific IP, else 127.0.0.1.
+func nsAddrs(list, dnsAddr string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("--ns-addr %q is not an IP address", s)
+		}
+		out = append(out, a.Unmap())
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	if host, _, err := net.SplitHostPort(dnsAddr); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil && !a.IsUnspecified() {
+			return []netip.Addr{a.Unmap()}, nil
+		}
+	}
+	return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+}
+
+// newLogger returns the process logger.
+func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"disco/admin"
+	"disco/dnsserver"
+	"disco/health"
+	"disco/registry"
+	"disco/store"
+	"disco/zones"
+)
+
+// runServer runs disco until ctx is done, then stops gracefully: readiness
+// goes false, listeners close, in-flight work finishes and the store is
+// closed. started, if not nil, is called with the bound addresses once
+// everything is up.
+func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started func(dnsAddr, adminAddr net.Addr)) (err error) {
+	if err := admin.CheckExposure(cfg.AdminAddr, cfg.AdminToken); err != nil {
+		return err
+	}
+	st, err := store.Open(cfg.DataDir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close store: %w", cerr)
+		}
+	}()
+	reg := registry.New(registry.Config{Store: st, Logger: log.With("component", "registry")})
+	if err := reg.Load(ctx); err != nil {
+		return err
+	}
+
+	zm := zones.NewManager(cfg.ZonesDir, zones.Options{Reserved: reservedNames(cfg.Domain)}, log.With("component", "zones"))
+	if _, err := zm.Reload(ctx); err != nil {
+		// The zones that loaded are served; the others are reported.
+		log.Error("some zones failed to load", "err", err)
+	}
+
+	handler := dnsserver.NewHandler(dnsserver.Config{
+		Domain: cfg.Domain, TTL: cfg.DNSTTL, NegativeTTL: cfg.NegativeTTL,
+		ServeWarning: cfg.ServeWarning, MinHealthyPercent: cfg.MinHealthyPercent, NSAddrs: cfg.NSAddrs,
+		Serial: uint32(time.Now().Unix()),
+	}, reg, zm, log.With("component", "dns"))
+	dnsSrv := dnsserver.NewServer(dnsserver.ServerConfig{
+		Addr: cfg.DNSAddr, TCPIdleTimeout: cfg.TCPIdleTimeout, MaxTCPConns: cfg.MaxTCPConns,
+	}, handler, log.With("component", "dns"))
+	if err := dnsSrv.Listen(); err != nil {
+		return err
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		return fmt.Errorf("listen admin %s: %w", cfg.AdminAddr, err)
+	}
+
+	mon := health.New(health.Config{Source: reg, Reporter: reg, Logger: log.With("component", "health")})
+	var ready atomic.Bool
+	api := admin.New(admin.Config{
+		Registry:    reg,
+		Token:       cfg.AdminToken,
+		Logger:      log.With("component", "admin"),
+		Heartbeat:   mon.Heartbeat,
+		ReloadZones: func(ctx context.Context) (any, error) { return zm.Reload(ctx) },
+		Ready:       ready.Load,
+	})
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type part struct {
+		name string
+		run  func(context.Context) error
+	}
+	parts := []part{
+		{"dns", dnsSrv.Run},
+		{"admin", func(ctx context.Context) error { return api.Serve(ctx, adminLn) }},
+		{"health", mon.Run},
+		{"reloader", func(ctx context.Context) error { reloadOnHangup(ctx, zm, log); return nil }},
+	}
+	done := make(chan error, len(parts))
+	for _, p := range parts {
+		go func() {
+			err := p.run(runCtx)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				err = fmt.Errorf("%s: %w", p.name, err)
+			} else {
+				err = nil
+			}
+			done <- err
+		}()
+	}
+	ready.Store(true)
+	log.Info("disco started", "dns", dnsSrv.Addr().String(), "admin", adminLn.Addr().String(),
+		"domain", cfg.Domain, "data_dir", cfg.DataDir)
+	if started != nil {
+		started(dnsSrv.Addr(), adminLn.Addr())
+	}
+
+	var first error
+	running := len(parts)
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+	case first = <-done:
+		running--
+		log.Error("stopping after a failure", "err", first)
+	}
+	ready.Store(false)
+	cancel()
+	timeout := time.NewTimer(cfg.ShutdownTimeout)
+	defer timeout.Stop()
+	for ; running > 0; running-- {
+		select {
+		case err := <-done:
+			first = cmpErr(first, err)
+		case <-timeout.C:
+			return errors.Join(first, fmt.Errorf("graceful stop took longer than %s", cfg.ShutdownTimeout))
+		}
+	}
+	log.Info("disco stopped")
+	return first
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// reloadOnHangup reloads the zones on every SIGHUP until ctx is done.
+func reloadOnHangup(ctx context.Context, zm *zones.Manager, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			log.Info("SIGHUP: reloading zones")
+			if _, err := zm.Reload(ctx); err != nil {
+				log.Error("zone reload failed; previous versions keep serving", "err", err)
+			}
+		}
+	}
+}
+
+// reservedNames are the subtrees of the discovery domain that zone files may
+// not define.
+func reservedNames(domain string) []string {
+	return []string{"service." + domain, "addr." + domain, "instance." + domain}
+}
