@@ -37,7 +37,9 @@ type serveConfig struct {
 }
 
 func serveFlags() []cli.Flag {
-	env := func(name string) []string { return []string{"DISCO_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))} }
+	env := func(name string) []string {
+		return []string{"DISCO_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
+	}
 	str := func(name, value, usage string) cli.Flag {
 		return &cli.StringFlag{Name: name, Value: value, Usage: usage, EnvVars: env(name)}
 	}
@@ -196,4 +198,3 @@ func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
-
