@@ -28,6 +28,7 @@ type response struct {
 	// ede, when not empty, is the extra text of an Extended DNS Error
 	// (RFC 8914) that explains an empty or fail-open answer.
 	ede string
+	dep dependency
 }
 
 // answer answers q from one registry snapshot. It is pure: the same inputs
@@ -54,7 +55,7 @@ func (c *Config) answer(q query, snap *registry.Snapshot) response {
 	case kindService:
 		c.service(q, n, snap, &r)
 	case kindInstanceZone:
-		if _, ok := snap.Service(n.service); !ok {
+		if _, ok := r.dependOn(snap, n.service); !ok {
 			r.rcode = dns.RcodeNameError
 		}
 	case kindInstance:
@@ -115,7 +116,7 @@ func (c *Config) ttlOf(svc *registry.Service) uint32 {
 
 // service answers [tag.]svc.service.D and its RFC 2782 forms.
 func (c *Config) service(q query, n name, snap *registry.Snapshot, r *response) {
-	svc, ok := snap.Service(n.service)
+	svc, ok := r.dependOn(snap, n.service)
 	if !ok {
 		r.rcode = dns.RcodeNameError
 		return
@@ -175,7 +176,7 @@ func (c *Config) srv(owner string, instances []*registry.Instance, ttl uint32, r
 }
 
 func (c *Config) instance(q query, n name, snap *registry.Snapshot, r *response) {
-	svc, ok := snap.Service(n.service)
+	svc, ok := r.dependOn(snap, n.service)
 	if !ok {
 		r.rcode = dns.RcodeNameError
 		return
@@ -198,6 +199,13 @@ func (c *Config) instance(q query, n name, snap *registry.Snapshot, r *response)
 	case dns.TypeANY:
 		r.answer = append(r.answer, hinfoRFC8482(q.name, ttl))
 	}
+}
+
+// dependOn looks a service up and records that the answer depends on it.
+func (r *response) dependOn(snap *registry.Snapshot, service string) (*registry.Service, bool) {
+	svc, ok := snap.Service(service)
+	r.dep = dependency{service: service, svc: svc}
+	return svc, ok
 }
 
 // selection is the set of a service's instances that DNS serves.

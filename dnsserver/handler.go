@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -42,6 +43,9 @@ type Config struct {
 	MinHealthyPercent int
 	// NSAddrs are the addresses of the apex NS target ns1.D.
 	NSAddrs []netip.Addr
+	// CacheSize is the number of pre-packed answers kept (default
+	// DefaultCacheSize).
+	CacheSize int
 	// Serial is the serial of the synthesized SOA. Nothing transfers the
 	// discovery domain, so it is fixed for the life of the process (the
 	// start time is a good value); a fixed serial keeps negative answers
@@ -72,9 +76,11 @@ func (c *Config) Validate() error {
 // Handler answers DNS queries for the discovery domain. It implements
 // dns.Handler.
 type Handler struct {
-	cfg Config
-	src Source
-	log *slog.Logger
+	cfg   Config
+	src   Source
+	log   *slog.Logger
+	cache *answerCache
+	stats stats
 }
 
 // NewHandler returns a handler answering from src with the policy cfg,
@@ -83,29 +89,75 @@ func NewHandler(cfg Config, src Source, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, src: src, log: log}
+	return &Handler{cfg: cfg, src: src, log: log, cache: newAnswerCache(cfg.CacheSize)}
 }
 
 // ServeDNS answers one query, or stays silent when the message must not be
 // answered (it is itself a response).
+// It serves the TCP listener; UDP has its own loop (see Server).
 func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	start := time.Now()
 	udp := w.LocalAddr() != nil && w.LocalAddr().Network() == "udp"
+	t := transportTCP
+	if udp {
+		t = transportUDP
+	}
 	resp := h.Respond(req, udp)
 	if resp == nil {
+		h.stats.dropped.Add(1)
 		return
 	}
+	h.stats.count(t, qtypeOf(req), resp.Rcode)
+	if resp.Truncated {
+		h.stats.truncated.Add(1)
+	}
+	h.stats.observe(time.Since(start))
 	if err := w.WriteMsg(resp); err != nil {
 		h.log.Debug("write response", "err", err)
 	}
 }
 
 // Respond answers req as received over UDP (udp) or TCP. It returns nil
-// when req must get no answer. The guards run in a fixed order: responses
-// are dropped; then opcode, question count, class and EDNS version; a panic
-// becomes SERVFAIL.
-func (h *Handler) Respond(req *dns.Msg, udp bool) (m *dns.Msg) {
-	if req.Response {
+// when req must get no answer (it is itself a response).
+func (h *Handler) Respond(req *dns.Msg, udp bool) *dns.Msg {
+	m, _ := h.reply(req, h.src.Snapshot())
+	if m == nil {
 		return nil
+	}
+	rand.Shuffle(len(m.Answer), func(i, j int) { m.Answer[i], m.Answer[j] = m.Answer[j], m.Answer[i] })
+	fit(m, sizeLimit(req, udp))
+	return m
+}
+
+// sizeLimit is the largest answer req may get: 512 bytes over UDP without
+// EDNS, the client's EDNS size capped at UDPSize with it, 64 KiB over TCP.
+func sizeLimit(req *dns.Msg, udp bool) int {
+	if !udp {
+		return dns.MaxMsgSize
+	}
+	if opt := req.IsEdns0(); opt != nil {
+		return int(min(max(opt.UDPSize(), minUDPSize), UDPSize))
+	}
+	return minUDPSize
+}
+
+// dependency is what a response was computed from, so that a cached copy
+// can tell whether it still holds.
+type dependency struct {
+	// service is the registry service the answer depends on ("" for
+	// none) and svc its version then (nil: it did not exist).
+	service string
+	svc     *registry.Service
+}
+
+// reply builds the response to req from snap, in registry order (not
+// shuffled) and not truncated, and says what it depends on. It returns nil
+// when req must get no answer. The guards run in a fixed order: responses
+// are dropped; then opcode, question count, EDNS version, class and type;
+// a panic becomes SERVFAIL.
+func (h *Handler) reply(req *dns.Msg, snap *registry.Snapshot) (m *dns.Msg, dep dependency) {
+	if req.Response {
+		return nil, dep
 	}
 	m = new(dns.Msg)
 	m.SetReply(req)
@@ -116,6 +168,7 @@ func (h *Handler) Respond(req *dns.Msg, udp bool) (m *dns.Msg) {
 			h.log.Error("panic answering query", "panic", v, "question", fmt.Sprint(req.Question))
 			m = new(dns.Msg)
 			m.SetRcode(req, dns.RcodeServerFailure)
+			dep = dependency{}
 		}
 	}()
 
@@ -126,47 +179,38 @@ func (h *Handler) Respond(req *dns.Msg, udp bool) (m *dns.Msg) {
 	switch {
 	case req.Opcode != dns.OpcodeQuery:
 		m.Rcode = dns.RcodeNotImplemented
-		return m
+		return m, dep
 	case len(req.Question) != 1:
 		m.Rcode = dns.RcodeFormatError
-		return m
+		return m, dep
 	case opt != nil && opt.Version() != 0:
 		m.Rcode = dns.RcodeBadVers
-		return m
+		return m, dep
 	}
 	q := req.Question[0]
 	switch {
 	case q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY:
 		m.Rcode = dns.RcodeRefused
-		return m
+		return m, dep
 	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
 		m.Rcode = dns.RcodeRefused // no zone transfers
-		return m
+		return m, dep
 	case q.Qtype == dns.TypeOPT || q.Qtype == dns.TypeTSIG || q.Qtype == dns.TypeTKEY:
 		m.Rcode = dns.RcodeFormatError
-		return m
+		return m, dep
 	}
 
-	r := h.cfg.answer(query{name: q.Name, canon: registry.Fold(q.Name), qtype: q.Qtype}, h.src.Snapshot())
+	r := h.cfg.answer(query{name: q.Name, canon: registry.Fold(q.Name), qtype: q.Qtype}, snap)
 	m.Rcode = r.rcode
 	m.Authoritative = r.aa
 	m.Answer = r.answer
-	rand.Shuffle(len(m.Answer), func(i, j int) { m.Answer[i], m.Answer[j] = m.Answer[j], m.Answer[i] })
 	m.Ns = r.ns
 	m.Extra = append(r.extra, m.Extra...) // OPT stays last
 	if r.ede != "" && opt != nil {
 		resOpt := m.IsEdns0()
 		resOpt.Option = append(resOpt.Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: r.ede})
 	}
-	limit := dns.MaxMsgSize
-	if udp {
-		limit = minUDPSize
-		if opt != nil {
-			limit = int(min(max(opt.UDPSize(), minUDPSize), UDPSize))
-		}
-	}
-	fit(m, limit)
-	return m
+	return m, r.dep
 }
 
 // fit trims m to size bytes with whole records only. Additional records go

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,12 @@ type ServerConfig struct {
 	MaxTCPConns int
 	// MaxTCPQueries caps queries per TCP connection; default 1000.
 	MaxTCPQueries int
+	// UDPSockets is the number of UDP sockets bound to the address with
+	// SO_REUSEPORT, each read by one goroutine; default GOMAXPROCS.
+	UDPSockets int
+	// UDPBufferBytes is the receive and send buffer asked for each UDP
+	// socket; default 4 MiB (the kernel may cap it at net.core.rmem_max).
+	UDPBufferBytes int
 }
 
 func (c *ServerConfig) setDefaults() {
@@ -44,20 +51,32 @@ func (c *ServerConfig) setDefaults() {
 	if c.MaxTCPQueries == 0 {
 		c.MaxTCPQueries = 1000
 	}
+	if c.UDPSockets <= 0 {
+		c.UDPSockets = runtime.GOMAXPROCS(0)
+	}
+	if !reusePortSupported {
+		c.UDPSockets = 1
+	}
+	if c.UDPBufferBytes == 0 {
+		c.UDPBufferBytes = 4 << 20
+	}
 }
 
-// Server serves a dns.Handler over UDP and TCP.
+// Server serves a Handler over UDP and TCP. Each UDP socket is read by one
+// goroutine that answers in place, with no goroutine per packet; TCP
+// connections get the miekg/dns server (RFC 7766 pipelining, idle
+// timeouts).
 type Server struct {
 	cfg     ServerConfig
-	handler dns.Handler
+	handler *Handler
 	log     *slog.Logger
 
-	udp net.PacketConn
+	udp []*net.UDPConn
 	tcp net.Listener
 }
 
 // NewServer returns a server for handler. It binds nothing until Listen.
-func NewServer(cfg ServerConfig, handler dns.Handler, log *slog.Logger) *Server {
+func NewServer(cfg ServerConfig, handler *Handler, log *slog.Logger) *Server {
 	cfg.setDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -65,81 +84,132 @@ func NewServer(cfg ServerConfig, handler dns.Handler, log *slog.Logger) *Server 
 	return &Server{cfg: cfg, handler: handler, log: log}
 }
 
-// Listen binds the UDP socket and the TCP listener on the same port.
+// Listen binds the UDP sockets and the TCP listener on the same port.
 func (s *Server) Listen() error {
-	host, port, err := net.SplitHostPort(s.cfg.Addr)
+	_, port, err := net.SplitHostPort(s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("dns address %q: %w", s.cfg.Addr, err)
 	}
 	// With port 0, the UDP port the kernel picks may be taken for TCP:
 	// try a few times.
 	for try := 0; ; try++ {
-		udp, err := net.ListenPacket("udp", s.cfg.Addr)
-		if err != nil {
-			return fmt.Errorf("listen udp %s: %w", s.cfg.Addr, err)
+		err := s.listen()
+		if err == nil || port != "0" || try >= 20 {
+			return err
 		}
-		tcpAddr := s.cfg.Addr
-		if port == "0" {
-			tcpAddr = udp.LocalAddr().String()
-		}
-		tcp, err := net.Listen("tcp", tcpAddr)
-		if err != nil {
-			udp.Close()
-			if port == "0" && try < 20 {
-				continue
-			}
-			return fmt.Errorf("listen tcp %s: %w", net.JoinHostPort(host, port), err)
-		}
-		s.udp = udp
-		s.tcp = &limitListener{Listener: tcp, max: int64(s.cfg.MaxTCPConns)}
-		return nil
 	}
+}
+
+func (s *Server) listen() (err error) {
+	lc := net.ListenConfig{Control: reusePort}
+	var conns []*net.UDPConn
+	defer func() {
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+		}
+	}()
+	addr := s.cfg.Addr
+	for range s.cfg.UDPSockets {
+		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+		if err != nil {
+			return fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		c := pc.(*net.UDPConn)
+		conns = append(conns, c)
+		addr = c.LocalAddr().String() // the others share the first one's port
+		if err := c.SetReadBuffer(s.cfg.UDPBufferBytes); err != nil {
+			return fmt.Errorf("udp receive buffer: %w", err)
+		}
+		if err := c.SetWriteBuffer(s.cfg.UDPBufferBytes); err != nil {
+			return fmt.Errorf("udp send buffer: %w", err)
+		}
+	}
+	tcp, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen tcp %s: %w", addr, err)
+	}
+	s.udp = conns
+	s.tcp = &limitListener{Listener: tcp, max: int64(s.cfg.MaxTCPConns)}
+	return nil
 }
 
 // Addr returns the bound address (UDP and TCP share it), or nil before
 // Listen.
 func (s *Server) Addr() net.Addr {
-	if s.udp == nil {
+	if len(s.udp) == 0 {
 		return nil
 	}
-	return s.udp.LocalAddr()
+	return s.udp[0].LocalAddr()
 }
 
-// Run serves until ctx is done, then stops the listeners and waits for
+// Run serves until ctx is done, then closes the sockets and waits for
 // in-flight queries. Listen must have succeeded.
 func (s *Server) Run(ctx context.Context) error {
-	if s.udp == nil {
+	if len(s.udp) == 0 {
 		return errors.New("dns server: Listen was not called")
 	}
 	idle := s.cfg.TCPIdleTimeout
-	servers := []*dns.Server{
-		{PacketConn: s.udp, Handler: s.handler, UDPSize: UDPSize},
-		{Listener: s.tcp, Handler: s.handler, ReadTimeout: s.cfg.TCPReadTimeout,
-			IdleTimeout: func() time.Duration { return idle }, MaxTCPQueries: s.cfg.MaxTCPQueries},
-	}
-	errc := make(chan error, len(servers))
+	tcp := &dns.Server{Listener: s.tcp, Handler: s.handler, ReadTimeout: s.cfg.TCPReadTimeout,
+		IdleTimeout: func() time.Duration { return idle }, MaxTCPQueries: s.cfg.MaxTCPQueries}
+	errc := make(chan error, 1)
 	var wg sync.WaitGroup
-	for _, srv := range servers {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := tcp.ActivateAndServe(); err != nil {
+			errc <- err
+		}
+	}()
+	for _, c := range s.udp {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errc <- srv.ActivateAndServe()
+			s.serveUDP(c)
 		}()
 	}
-	s.log.Info("dns listening", "addr", s.Addr().String(), "transports", "udp,tcp")
+	s.log.Info("dns listening", "addr", s.Addr().String(), "udp_sockets", len(s.udp))
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
-		err = fmt.Errorf("dns server: %w", err)
+		err = fmt.Errorf("dns tcp server: %w", err)
+	}
+	for _, c := range s.udp {
+		c.Close()
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	for _, srv := range servers {
-		_ = srv.ShutdownContext(shutdownCtx)
-	}
+	_ = tcp.ShutdownContext(shutdownCtx)
 	wg.Wait()
 	return err
+}
+
+// serveUDP reads and answers queries on c until it is closed.
+func (s *Server) serveUDP(c *net.UDPConn) {
+	sc := newScratch()
+	buf := make([]byte, dns.MaxMsgSize)
+	for {
+		n, from, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // e.g. ICMP errors reported on the socket
+		}
+		if from.Port() == 0 {
+			continue // no one can receive an answer at port 0
+		}
+		start := time.Now()
+		out := s.handler.serveUDP(buf[:n], sc)
+		s.handler.stats.observe(time.Since(start))
+		if out != nil {
+			if _, err := c.WriteToUDPAddrPort(out, from); err != nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("udp write", "to", from.String(), "err", err)
+			}
+		}
+	}
 }
 
 // limitListener closes connections beyond max at once instead of letting
