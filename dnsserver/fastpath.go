@@ -185,10 +185,10 @@ func (h *Handler) serveUDP(pkt []byte, s *scratch) []byte {
 		v = c.variants[rand.IntN(len(c.variants))]
 	}
 	out := append(s.out[:0], v...)
-	out[0], out[1] = pkt[0], pkt[1]                  // ID
-	out[2] = out[2]&^0x01 | pkt[2]&0x01              // RD copied
-	out[3] = out[3]&^0x10 | pkt[3]&0x10              // CD copied
-	copy(out[12:q.qnameEnd], pkt[12:q.qnameEnd])     // the question as sent
+	out[0], out[1] = pkt[0], pkt[1]              // ID
+	out[2] = out[2]&^0x01 | pkt[2]&0x01          // RD copied
+	out[3] = out[3]&^0x10 | pkt[3]&0x10          // CD copied
+	copy(out[12:q.qnameEnd], pkt[12:q.qnameEnd]) // the question as sent
 	h.stats.count(transportUDP, q.qtype, c.rcode)
 	if c.truncated {
 		h.stats.truncated.Add(1)
