@@ -186,8 +186,9 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// serveUDP reads and answers queries on c until it is closed.
-func (s *Server) serveUDP(c *net.UDPConn) {
+// serveUDPSimple reads and answers queries on c one at a time until it is
+// closed; it is the loop for systems without batched socket calls.
+func (s *Server) serveUDPSimple(c *net.UDPConn) {
 	sc := newScratch()
 	buf := make([]byte, dns.MaxMsgSize)
 	for {

@@ -81,6 +81,18 @@ func (s *stats) observe(d time.Duration) {
 	s.latencySum.Add(uint64(ns))
 }
 
+// observeBatch records n answers computed together in d, each as taking
+// d/n.
+func (s *stats) observeBatch(d time.Duration, n int) {
+	per := int64(d) / int64(n)
+	i := 0
+	for i < len(latencyBucketsNs) && per > latencyBucketsNs[i] {
+		i++
+	}
+	s.latency[i].Add(uint64(n))
+	s.latencySum.Add(uint64(d))
+}
+
 var (
 	queriesDesc = prometheus.NewDesc("disco_dns_queries_total",
 		"DNS queries answered, by query type, response code and transport.",
