@@ -194,7 +194,7 @@ func apiError(resp *http.Response, data []byte) *APIError {
 	}
 	msg := strings.Join(strings.Fields(string(data)), " ")
 	if len(msg) > 200 {
-		msg = msg[:200] + "..."
+		msg = strings.ToValidUTF8(msg[:200], "") + "..."
 	}
 	if msg == "" {
 		msg = "no error message"

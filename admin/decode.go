@@ -46,8 +46,8 @@ func decodeJSON(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return jsonError(body, v, err)
 	}
+	off := dec.InputOffset()
 	if _, err := dec.Token(); err != io.EOF {
-		off := dec.InputOffset()
 		for off < int64(len(body)) && strings.IndexByte(" \t\r\n", body[off]) >= 0 {
 			off++
 		}
