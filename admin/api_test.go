@@ -321,4 +321,3 @@ func sameSet(a, b []string) bool {
 	}
 	return true
 }
-
