@@ -3,9 +3,13 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -320,4 +324,98 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+func TestLogLevels(t *testing.T) {
+	var buf strings.Builder
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	cases := []struct {
+		name string
+		req  request
+		want string
+	}{
+		{"write at debug", request{method: "PUT", path: "/v1/services/web/instances/web-2", body: `{"address":"10.0.0.2","port":80}`, auth: "Bearer " + testToken},
+			`level=DEBUG msg="instance registered" component=admin service=web instance=web-2`},
+		{"client mistake at debug", request{method: "PUT", path: "/v1/services/web/instances/web-2", body: `{}`, auth: "Bearer " + testToken},
+			`level=DEBUG msg="admin request failed" component=admin method=PUT path=/v1/services/web/instances/web-2 status=400`},
+		{"refused token at warn", request{method: "GET", path: "/v1/services"},
+			`level=WARN msg="admin request failed" component=admin method=GET path=/v1/services status=401`},
+		{"server fault at error", request{method: "POST", path: "/v1/zones/reload", auth: "Bearer " + testToken},
+			`level=ERROR msg="admin request failed" component=admin method=POST path=/v1/zones/reload status=500`},
+	}
+	e := newEnv(t, func(c *admin.Config, _ *registry.Registry) {
+		c.Logger = logger
+		c.Token = testToken
+		c.ReloadZones = func(context.Context) (any, error) { return nil, errors.New("boom") }
+	})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			buf.Reset()
+			e.do(t, tc.req)
+			if got := buf.String(); !strings.Contains(got, tc.want) || strings.Count(got, "\n") != 1 {
+				t.Errorf("log\n%s\nwant one line containing\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestConcurrentWrites registers instances from many clients at once
+// through a store, so that the registry commits them in groups.
+func TestConcurrentWrites(t *testing.T) {
+	e := newEnvWithStore(t, okStore{}, nil)
+	const n = 32
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i := range n {
+		wg.Go(func() {
+			w := e.do(t, request{method: "PUT", path: fmt.Sprintf("/v1/services/load/instances/i-%d", i),
+				body: fmt.Sprintf(`{"address":"10.1.0.%d","port":80}`, i+1)})
+			codes[i] = w.Code
+		})
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 200 {
+			t.Errorf("request %d: status %d", i, c)
+		}
+	}
+	if svc, ok := e.reg.Snapshot().Service("load"); !ok || svc.Counts().Passing != n {
+		t.Fatalf("service load after %d registrations: %v", n, ok)
+	}
+}
+
+func BenchmarkRegister(b *testing.B) {
+	e := newEnv(b, nil)
+	body := `{"address":"10.0.0.2","port":8080,"tags":["v2"],"checks":[{"type":"http","url":"http://10.0.0.2:8080/health"}]}`
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		w := e.do(b, request{method: "PUT", path: fmt.Sprintf("/v1/services/web/instances/web-%d", i%1000), body: body})
+		if w.Code != 200 {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}
+
+func BenchmarkGetService(b *testing.B) {
+	e := newEnv(b, nil)
+	for i := range 100 {
+		w := e.do(b, request{method: "PUT", path: fmt.Sprintf("/v1/services/web/instances/web-%d", i), body: `{"address":"10.0.0.2","port":8080}`})
+		if w.Code != 200 {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if w := e.do(b, request{method: "GET", path: "/v1/services/web"}); w.Code != 200 {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
 }

@@ -126,7 +126,7 @@ func TestClientErrors(t *testing.T) {
 		}, 400, `register web/web-2: server said 400 Bad Request: address "x" is not an IPv4 or IPv6 literal`},
 		{"unknown instance", func() error {
 			return admin.NewClient(base, testToken, nil).Deregister(ctx, "web", "web-9")
-		}, 404, `server said 404 Not Found: deregister web/web-9: instance "web-9" of service "web" is not registered`},
+		}, 404, `deregister web/web-9: server said 404 Not Found: instance "web-9" of service "web" is not registered`},
 		{"unknown service", func() error {
 			_, err := admin.NewClient(base, testToken, nil).Service(ctx, "mail")
 			return err

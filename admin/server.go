@@ -284,6 +284,17 @@ func pathKey(r *http.Request) (registry.Key, error) {
 	return registry.Key{Service: service, ID: id}, nil
 }
 
+// lookup returns the instance k of the current snapshot, or an error
+// wrapping registry.ErrNotFound. Writes check first so that the common
+// mistake gets a plain message; the registry checks again under its lock.
+func (s *Server) lookup(k registry.Key) (*registry.Instance, error) {
+	in, ok := s.reg.Snapshot().Instance(k.Service, k.ID)
+	if !ok {
+		return nil, fmt.Errorf("%w: instance %q of service %q is not registered", registry.ErrNotFound, k.ID, k.Service)
+	}
+	return in, nil
+}
+
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	return nil
@@ -364,6 +375,9 @@ func (s *Server) deleteInstance(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.lookup(k); err != nil {
+		return err
+	}
 	if err := s.reg.Deregister(r.Context(), k.Service, k.ID); err != nil {
 		return err
 	}
@@ -380,12 +394,15 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Heartbeat == nil {
 		return errorf(http.StatusServiceUnavailable, "health checks not running on this server; heartbeats cannot be recorded")
 	}
-	if err := s.cfg.Heartbeat(k); err != nil {
-		return fmt.Errorf("heartbeat %s: %w", k, err)
+	if _, err := s.lookup(k); err != nil {
+		return err
 	}
-	in, ok := s.reg.Snapshot().Instance(k.Service, k.ID)
-	if !ok {
-		return fmt.Errorf("%w: instance %q of service %q is not registered", registry.ErrNotFound, k.ID, k.Service)
+	if err := s.cfg.Heartbeat(k); err != nil {
+		return err
+	}
+	in, err := s.lookup(k)
+	if err != nil {
+		return err
 	}
 	s.log.Debug("heartbeat", "service", k.Service, "instance", k.ID)
 	writeJSON(w, http.StatusOK, instanceView(in))
@@ -406,6 +423,9 @@ func (s *Server) maintenance(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(req.Reason) > MaxReasonBytes {
 		return errorf(http.StatusBadRequest, "reason is %d bytes, at most %d allowed", len(req.Reason), MaxReasonBytes)
+	}
+	if _, err := s.lookup(k); err != nil {
+		return err
 	}
 	in, err := s.reg.SetMaintenance(r.Context(), k.Service, k.ID, *req.Enabled, req.Reason)
 	if err != nil {

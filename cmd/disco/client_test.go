@@ -305,7 +305,7 @@ func TestClientErrors(t *testing.T) {
 		{"weight out of range", []string{"register", "web", "web-9", "10.0.0.9:80", "--weight", "70000"},
 			"server said 400 Bad Request: weight 70000 is out of range 0-65535", true},
 		{"unknown instance", []string{"deregister", "web", "web-9"},
-			`deregister web/web-9: server said 404 Not Found: deregister web/web-9: instance "web-9" of service "web" is not registered`, true},
+			`deregister web/web-9: server said 404 Not Found: instance "web-9" of service "web" is not registered`, true},
 		{"unknown service", []string{"instances", "mail"},
 			`get service mail: server said 404 Not Found: service "mail" is not registered`, true},
 		{"drain unknown", []string{"maintenance", "web", "web-9", "on"}, "server said 404 Not Found", true},
