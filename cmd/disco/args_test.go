@@ -1,0 +1,107 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+func TestReorderArgs(t *testing.T) {
+	// A small app with the shapes reorderArgs must handle: a global flag,
+	// a command with value and boolean flags and an alias, and a command
+	// with subcommands.
+	custom := &cli.App{
+		Name:  "disco",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "debug"}, &cli.StringFlag{Name: "config"}},
+		Commands: []*cli.Command{
+			{Name: "register", Aliases: []string{"reg"}, Flags: []cli.Flag{
+				&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}},
+				&cli.IntFlag{Name: "weight"},
+				&cli.BoolFlag{Name: "json"},
+			}},
+			{Name: "zone", Subcommands: []*cli.Command{
+				{Name: "check", Flags: []cli.Flag{&cli.StringFlag{Name: "origin"}, &cli.BoolFlag{Name: "strict"}}},
+			}},
+		},
+	}
+	discoApp := newApp(io.Discard, io.Discard)
+	cases := []struct {
+		name string
+		app  *cli.App
+		in   string
+		want string
+	}{
+		{"program only", custom, "disco", "disco"},
+		{"no flags", custom, "disco register web web-1 10.0.0.1:80", "disco register web web-1 10.0.0.1:80"},
+		{"flags already first", custom, "disco register --tag v2 web web-1 10.0.0.1:80", "disco register --tag v2 web web-1 10.0.0.1:80"},
+		{"flags after positionals", custom, "disco register web web-1 10.0.0.1:80 --tag v2 --weight 5",
+			"disco register --tag v2 --weight 5 web web-1 10.0.0.1:80"},
+		{"flags between positionals", custom, "disco register web --tag v2 web-1 --json 10.0.0.1:80",
+			"disco register --tag v2 --json web web-1 10.0.0.1:80"},
+		{"boolean flag takes no value", custom, "disco register web --json web-1",
+			"disco register --json web web-1"},
+		{"name=value form", custom, "disco register web --tag=v2 web-1 --weight=3",
+			"disco register --tag=v2 --weight=3 web web-1"},
+		{"single dash and alias", custom, "disco register web -t v2 web-1", "disco register -t v2 web web-1"},
+		{"value that looks like a flag", custom, "disco register web web-1 --weight -1",
+			"disco register --weight -1 web web-1"},
+		{"lone dash is positional", custom, "disco register - --json", "disco register --json -"},
+		{"double dash ends flags", custom, "disco register web --json -- --tag x",
+			"disco register --json web -- --tag x"},
+		{"help after positionals", custom, "disco register web -h", "disco register -h web"},
+		{"unknown flag counts as boolean", custom, "disco register web --frob web-1",
+			"disco register --frob web web-1"},
+		{"command alias", custom, "disco reg web --tag v2", "disco reg --tag v2 web"},
+		{"global flags stay in front", custom, "disco --debug --config c.toml register web --tag v2",
+			"disco --debug --config c.toml register --tag v2 web"},
+		{"subcommand", custom, "disco zone check example.com.zone --origin example.com. --strict",
+			"disco zone check --origin example.com. --strict example.com.zone"},
+		{"unknown command left alone", custom, "disco frobnicate web --tag v2", "disco frobnicate web --tag v2"},
+		{"real app: register", discoApp, "disco register web web-1 [fd00::1]:80 --tag v2 --meta k=a,b --check-ttl 30s --admin http://127.0.0.1:1",
+			"disco register --tag v2 --meta k=a,b --check-ttl 30s --admin http://127.0.0.1:1 web web-1 [fd00::1]:80"},
+		{"real app: instances --json", discoApp, "disco instances web --json --token t",
+			"disco instances --json --token t web"},
+		{"real app: maintenance reason with spaces", discoApp, "disco maintenance web web-1 on --reason kernel\x00upgrade",
+			"disco maintenance --reason kernel\x00upgrade web web-1 on"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := strings.Fields(tc.in)
+			for i := range in {
+				in[i] = strings.ReplaceAll(in[i], "\x00", " ")
+			}
+			want := strings.Fields(tc.want)
+			for i := range want {
+				want[i] = strings.ReplaceAll(want[i], "\x00", " ")
+			}
+			orig := slices.Clone(in)
+			got := reorderArgs(tc.app, in)
+			if !slices.Equal(got, want) {
+				t.Errorf("reorderArgs(%q)\n got %q\nwant %q", in, got, want)
+			}
+			if !slices.Equal(in, orig) {
+				t.Errorf("reorderArgs modified its input: %q", in)
+			}
+		})
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{errors.New("plain"), "plain"},
+		{errors.Join(errors.New("address bad"), errors.New("port bad")), "address bad; port bad"},
+		{errors.New("load zone:\n  line 3:  bad\tTTL "), "load zone:; line 3: bad TTL"},
+	}
+	for _, tc := range cases {
+		if got := oneLine(tc.err); got != tc.want {
+			t.Errorf("oneLine(%q) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
