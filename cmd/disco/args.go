@@ -39,7 +39,7 @@ func reorderArgs(app *cli.App, args []string) []string {
 			cmds, flags = cmd.Subcommands, cmd.Flags
 			continue
 		}
-		var fl, pos []string
+		var fl, pos, dangling []string
 		for j := 0; j < len(rest); {
 			a := rest[j]
 			switch {
@@ -48,7 +48,14 @@ func reorderArgs(app *cli.App, args []string) []string {
 				j = len(rest)
 			case strings.HasPrefix(a, "-") && a != "-":
 				w := flagWidth(cmd.Flags, rest[j:])
-				fl = append(fl, rest[j:min(j+w, len(rest))]...)
+				if j+w > len(rest) {
+					// A value flag typed last without its value: leave it
+					// last with nothing after it, so the parser reports
+					// the missing value instead of taking a positional.
+					dangling = append(dangling, a)
+				} else {
+					fl = append(fl, rest[j:j+w]...)
+				}
 				j += w
 			default:
 				pos = append(pos, a)
@@ -56,6 +63,9 @@ func reorderArgs(app *cli.App, args []string) []string {
 			}
 		}
 		out = append(out, fl...)
+		if len(dangling) > 0 {
+			return append(out, dangling...)
+		}
 		return append(out, pos...)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"slices"
@@ -102,6 +103,20 @@ func TestOneLine(t *testing.T) {
 	for _, tc := range cases {
 		if got := oneLine(tc.err); got != tc.want {
 			t.Errorf("oneLine(%q) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestReorderArgsDanglingValueFlag(t *testing.T) {
+	for _, args := range [][]string{
+		{"disco", "instances", "web", "--admin"},
+		{"disco", "register", "web", "web-1", "10.0.0.1:80", "--tag"},
+	} {
+		var out, errOut strings.Builder
+		app := newApp(&out, &errOut)
+		err := app.RunContext(context.Background(), reorderArgs(app, args))
+		if err == nil || !strings.Contains(err.Error(), "flag needs an argument") {
+			t.Errorf("%v: error %v, want the missing flag value reported", args, err)
 		}
 	}
 }
