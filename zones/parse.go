@@ -149,12 +149,9 @@ func (b *builder) errorf(line int, format string, args ...any) {
 }
 
 func parse(r io.Reader, origin, file string, opts Options) (*Zone, []*Error) {
-	src, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
-	if err != nil {
-		return nil, []*Error{{File: file, Msg: "cannot read: " + pathErrText(err)}}
-	}
-	if len(src) > MaxFileSize {
-		return nil, []*Error{{File: file, Msg: fmt.Sprintf("larger than %d bytes", MaxFileSize)}}
+	src, rerr := readSource(r, file, MaxFileSize)
+	if rerr != nil {
+		return nil, []*Error{rerr}
 	}
 	if origin != "" {
 		origin = dns.CanonicalName(origin)
@@ -162,26 +159,42 @@ func parse(r io.Reader, origin, file string, opts Options) (*Zone, []*Error) {
 			return nil, []*Error{{File: file, Line: 1, Msg: fmt.Sprintf("invalid origin %q", origin)}}
 		}
 	}
-	zoneOrigin := leadingOrigin(src, origin)
+	zoneOrigin, originLine := leadingOrigin(src, origin)
 	if zoneOrigin == "" {
 		return nil, []*Error{{File: file, Line: 1,
 			Msg: `no zone origin: put an absolute $ORIGIN line (like "$ORIGIN example.com.") before the first record`}}
+	}
+	for _, r := range opts.Reserved {
+		if r = dns.CanonicalName(r); dns.IsSubDomain(r, zoneOrigin) {
+			return nil, []*Error{{File: file, Line: max(originLine, 1),
+				Msg: fmt.Sprintf("zone %s is at or under %s, which is reserved for discovery names", zoneOrigin, r)}}
+		}
 	}
 
 	br := &byteReader{b: src}
 	zp := dns.NewZoneParser(br, origin, file)
 	zp.SetDefaultTTL(DefaultTTL)
+	b := &builder{file: file, origin: zoneOrigin, opts: opts, owners: make(map[string]*owner)}
 	lt := lineTracker{src: src, line: 1, last: 1}
 	var ents []entry
+	generateChecked := 0
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		ents = append(ents, entry{rr: rr, line: lt.advance(br.off)})
+		line := lt.advance(br.off)
+		ents = append(ents, entry{rr: rr, line: line})
+		if lt.generated != nil && generateChecked != line {
+			// The parser gives $GENERATE records its own default TTL, not
+			// $TTL's: insist on an explicit one rather than surprise.
+			generateChecked = line
+			if !generateHasTTL(lt.generated) {
+				b.errorf(line, "$GENERATE needs a TTL in its template (like \"$GENERATE 1-9 host$ 300 A 192.0.2.$\"); $TTL does not apply to it")
+			}
+		}
 	}
 	if err := zp.Err(); err != nil {
 		lt.advance(br.off)
 		return nil, []*Error{parseError(file, err, lt.line)}
 	}
 
-	b := &builder{file: file, origin: zoneOrigin, opts: opts, owners: make(map[string]*owner)}
 	b.opts.Reserved = slices.Clone(opts.Reserved)
 	for i, r := range b.opts.Reserved {
 		b.opts.Reserved[i] = dns.CanonicalName(r)
@@ -192,6 +205,18 @@ func parse(r io.Reader, origin, file string, opts Options) (*Zone, []*Error) {
 		return nil, b.sortedErrors()
 	}
 	return b.build(), nil
+}
+
+// readSource reads all of r, refusing more than limit bytes.
+func readSource(r io.Reader, file string, limit int64) ([]byte, *Error) {
+	src, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, &Error{File: file, Msg: "cannot read: " + pathErrText(err)}
+	}
+	if int64(len(src)) > limit {
+		return nil, &Error{File: file, Msg: fmt.Sprintf("larger than %d bytes", limit)}
+	}
+	return src, nil
 }
 
 func (b *builder) sortedErrors() []*Error {
@@ -509,9 +534,11 @@ func isWildcard(name string) bool { return strings.HasPrefix(name, "*.") }
 
 // leadingOrigin returns the origin in effect at the first record of src:
 // the last $ORIGIN before any record, made absolute against origin, or
-// origin itself. It returns "" when no origin can be known.
-func leadingOrigin(src []byte, origin string) string {
-	for len(src) > 0 {
+// origin itself; and the line of that $ORIGIN (0 for none). It returns ""
+// when no origin can be known.
+func leadingOrigin(src []byte, origin string) (string, int) {
+	at := 0
+	for n := 1; len(src) > 0; n++ {
 		var line []byte
 		line, src, _ = bytes.Cut(src, []byte{'\n'})
 		f := bytes.Fields(line)
@@ -533,13 +560,31 @@ func leadingOrigin(src []byte, origin string) string {
 		case origin != "":
 			origin = dns.CanonicalName(name + "." + origin)
 		default:
-			return ""
+			return "", n
 		}
 		if _, ok := dns.IsDomainName(origin); !ok {
-			return ""
+			return "", n
+		}
+		at = n
+	}
+	return origin, at
+}
+
+// generateHasTTL reports whether a $GENERATE line's template has a TTL:
+// "$GENERATE range lhs [ttl] [class] type rhs" or with class and TTL the
+// other way round; of these fields only a TTL starts with a digit.
+func generateHasTTL(line []byte) bool {
+	f := bytes.Fields(line)
+	if len(f) == 0 || !strings.EqualFold(string(f[0]), "$GENERATE") {
+		return true
+	}
+	isTTL := func(i int) bool { return i < len(f) && f[i][0] >= '0' && f[i][0] <= '9' }
+	if len(f) > 3 {
+		if _, class := dns.StringToClass[strings.ToUpper(string(f[3]))]; class {
+			return isTTL(4)
 		}
 	}
-	return origin
+	return isTTL(3)
 }
 
 // parseError turns the parser's error into an Error on the line it names.
@@ -636,11 +681,14 @@ type lineTracker struct {
 	off  int // bytes accounted for
 	line int // line number at off
 	last int // line of the previous record
+	// generated is the $GENERATE line the previous record came from, or nil.
+	generated []byte
 }
 
 func (t *lineTracker) advance(end int) int {
 	seg := t.src[t.off:end]
 	start, dir := 0, 0
+	var dirText []byte
 	for len(seg) > 0 {
 		l, rest, nl := bytes.Cut(seg, []byte{'\n'})
 		if start == 0 {
@@ -648,7 +696,7 @@ func (t *lineTracker) advance(end int) int {
 			switch {
 			case len(l) == 0 || l[0] == ';':
 			case l[0] == '$':
-				dir = t.line
+				dir, dirText = t.line, l
 			default:
 				start = t.line
 			}
@@ -661,9 +709,9 @@ func (t *lineTracker) advance(end int) int {
 	t.off = end
 	switch {
 	case start > 0:
-		t.last = start
+		t.last, t.generated = start, nil
 	case dir > 0:
-		t.last = dir
+		t.last, t.generated = dir, dirText
 	}
 	return t.last
 }
