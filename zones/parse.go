@@ -22,6 +22,10 @@ const MaxFileSize = 64 << 20
 // line before them (RFC 1035 otherwise carries the last TTL forward).
 const DefaultTTL = 3600
 
+// MaxExtra caps the A and AAAA records kept for the additional section of
+// one RRset (glue included); more would not fit a response anyway.
+const MaxExtra = 64
+
 // maxErrors caps the problems reported for one file.
 const maxErrors = 20
 
@@ -141,6 +145,7 @@ type builder struct {
 	// accepted holds the records that passed add, in file order.
 	accepted []entry
 	soaLine  int
+	seen     map[string][]dns.RR  // see duplicate
 	pack     [dns.MaxMsgSize]byte // scratch space for checkRdata
 }
 
@@ -174,7 +179,7 @@ func parse(r io.Reader, origin, file string, opts Options) (*Zone, []*Error) {
 	br := &byteReader{b: src}
 	zp := dns.NewZoneParser(br, origin, file)
 	zp.SetDefaultTTL(DefaultTTL)
-	b := &builder{file: file, origin: zoneOrigin, opts: opts, owners: make(map[string]*owner)}
+	b := &builder{file: file, origin: zoneOrigin, opts: opts, owners: map[string]*owner{}, seen: map[string][]dns.RR{}}
 	lt := lineTracker{src: src, line: 1, last: 1}
 	var ents []entry
 	generateChecked := 0
@@ -268,7 +273,7 @@ func (b *builder) add(ents []entry) {
 		if len(set) == 0 {
 			o.types = append(o.types, t)
 		}
-		if slices.ContainsFunc(set, func(x entry) bool { return dns.IsDuplicate(x.rr, e.rr) }) {
+		if b.duplicate(e.rr) {
 			continue // RFC 2181: an RRset holds no duplicates
 		}
 		o.byType[t] = append(set, e)
@@ -287,6 +292,22 @@ func checkRdata(rr dns.RR, buf []byte) string {
 		return "has no data"
 	}
 	return ""
+}
+
+// duplicate reports whether a record equal to rr was added before. Records
+// are bucketed by owner, type and lower-cased data, so that large RRsets
+// load in linear time; dns.IsDuplicate decides within a bucket.
+func (b *builder) duplicate(rr dns.RR) bool {
+	text := rr.String()
+	key := rr.Header().Name + " " + strconv.Itoa(int(rr.Header().Rrtype)) + " " +
+		strings.ToLower(text[len(rr.Header().String()):])
+	for _, x := range b.seen[key] {
+		if dns.IsDuplicate(x, rr) {
+			return true
+		}
+	}
+	b.seen[key] = append(b.seen[key], rr)
+	return false
 }
 
 func (b *builder) reserved(name string) string {
@@ -450,8 +471,20 @@ func (b *builder) build() *Zone {
 		}
 		for i := range n.sets {
 			s := &n.sets[i]
+			var done map[string]bool
 			for _, rr := range s.rrs {
-				s.extra = z.addresses(s.extra, additionalName(rr))
+				name := additionalName(rr)
+				if len(s.extra) >= MaxExtra || name == "" || done[name] {
+					continue
+				}
+				if done == nil {
+					done = map[string]bool{}
+				}
+				done[name] = true
+				s.extra = z.addresses(s.extra, name)
+			}
+			if len(s.extra) > MaxExtra {
+				s.extra = s.extra[:MaxExtra:MaxExtra]
 			}
 		}
 		if n.cut {
