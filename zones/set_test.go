@@ -2,6 +2,7 @@ package zones
 
 import (
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -321,4 +322,35 @@ mail    IN MX  10 www.example.com.
 	check("host.sub.example.com.", dns.TypeA, 0, false, nil,
 		[]string{"sub.example.com. 300 IN NS ns.sub.example.com."}, []string{"ns.sub.example.com. 300 IN A 192.0.2.99"})
 	check("mail.example.com.", dns.TypeMX, 0, true, []string{"mail.example.com. 300 IN MX 10 www.example.com."}, nil, wwwAddrs)
+}
+
+// TestLookupConcurrentPack answers and packs from many goroutines at once,
+// as the server does: the shared records are only read (run with -race).
+func TestLookupConcurrentPack(t *testing.T) {
+	s := fixtureSet(t)
+	qs := []struct {
+		name  string
+		qtype uint16
+	}{
+		{"www.example.com.", dns.TypeA}, {"example.com.", dns.TypeNS}, {"chain.example.com.", dns.TypeA},
+		{"foo.wild.example.com.", dns.TypeA}, {"host.sub.example.com.", dns.TypeA}, {"nope.example.com.", dns.TypeA},
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				q := qs[(g+i)%len(qs)]
+				res, _ := s.Lookup(q.name, q.qtype)
+				m := new(dns.Msg)
+				m.SetQuestion(q.name, q.qtype)
+				m.Answer, m.Ns, m.Extra = res.Answer, res.Ns, res.Extra
+				m.Rcode, m.Authoritative = res.Rcode, res.Authoritative
+				if _, err := m.Pack(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
