@@ -60,8 +60,16 @@ func (e *Error) Error() string {
 // The error, if any, lists every problem found, one "file:line: message"
 // per line; each is an *Error (errors.As finds the first).
 //
+// Loading refuses a zone without exactly one SOA (at the apex) or without
+// apex NS records, data outside the zone or under opts.Reserved, a CNAME
+// beside other data, data other than glue below a delegation, in-zone name
+// servers without addresses, wildcard NS, DNAME, and classes other than IN.
+// It lower-cases owner names, drops duplicate records and gives each RRset
+// the lowest TTL among its records (RFC 2181).
+//
 // $INCLUDE is not supported: a zone is exactly one file, so that a reload
-// or "disco zone check" sees everything that will be served. $GENERATE is.
+// or "disco zone check" sees everything that will be served. $GENERATE is,
+// with a TTL written in its template (the parser does not apply $TTL to it).
 func Parse(r io.Reader, origin, file string, opts Options) (*Zone, error) {
 	z, errs := parse(r, origin, file, opts)
 	if len(errs) > 0 {
@@ -136,12 +144,12 @@ func (o *owner) line(t uint16) int { return o.byType[t][0].line }
 
 // builder validates parsed records and builds a Zone from them.
 type builder struct {
-	file   string
-	origin string
-	opts   Options
-	errs   []*Error
-	owners map[string]*owner
-	order  []*owner // in the order first seen
+	file     string
+	origin   string
+	reserved []string // canonical
+	errs     []*Error
+	owners   map[string]*owner
+	order    []*owner // in the order first seen
 	// accepted holds the records that passed add, in file order.
 	accepted []entry
 	soaLine  int
@@ -169,8 +177,12 @@ func parse(r io.Reader, origin, file string, opts Options) (*Zone, []*Error) {
 		return nil, []*Error{{File: file, Line: 1,
 			Msg: `no zone origin: put an absolute $ORIGIN line (like "$ORIGIN example.com.") before the first record`}}
 	}
-	for _, r := range opts.Reserved {
-		if r = dns.CanonicalName(r); dns.IsSubDomain(r, zoneOrigin) {
+	reserved := make([]string, len(opts.Reserved))
+	for i, r := range opts.Reserved {
+		reserved[i] = dns.CanonicalName(r)
+	}
+	for _, r := range reserved {
+		if dns.IsSubDomain(r, zoneOrigin) {
 			return nil, []*Error{{File: file, Line: max(originLine, 1),
 				Msg: fmt.Sprintf("zone %s is at or under %s, which is reserved for discovery names", zoneOrigin, r)}}
 		}
@@ -179,7 +191,7 @@ func parse(r io.Reader, origin, file string, opts Options) (*Zone, []*Error) {
 	br := &byteReader{b: src}
 	zp := dns.NewZoneParser(br, origin, file)
 	zp.SetDefaultTTL(DefaultTTL)
-	b := &builder{file: file, origin: zoneOrigin, opts: opts, owners: map[string]*owner{}, seen: map[string][]dns.RR{}}
+	b := &builder{file: file, origin: zoneOrigin, reserved: reserved, owners: map[string]*owner{}, seen: map[string][]dns.RR{}}
 	lt := lineTracker{src: src, line: 1, last: 1}
 	var ents []entry
 	generateChecked := 0
@@ -200,10 +212,6 @@ func parse(r io.Reader, origin, file string, opts Options) (*Zone, []*Error) {
 		return nil, []*Error{parseError(file, err, lt.line)}
 	}
 
-	b.opts.Reserved = slices.Clone(opts.Reserved)
-	for i, r := range b.opts.Reserved {
-		b.opts.Reserved[i] = dns.CanonicalName(r)
-	}
 	b.add(ents)
 	b.check()
 	if len(b.errs) > 0 {
@@ -258,7 +266,7 @@ func (b *builder) add(ents []entry) {
 			b.errorf(e.line, "%s %s %s", name, dns.Type(h.Rrtype), msg)
 			continue
 		}
-		if r := b.reserved(name); r != "" {
+		if r := b.reservedBy(name); r != "" {
 			b.errorf(e.line, "%s is at or under %s, which is reserved for discovery names; zone files may not define names there", name, r)
 			continue
 		}
@@ -298,9 +306,11 @@ func checkRdata(rr dns.RR, buf []byte) string {
 // are bucketed by owner, type and lower-cased data, so that large RRsets
 // load in linear time; dns.IsDuplicate decides within a bucket.
 func (b *builder) duplicate(rr dns.RR) bool {
-	text := rr.String()
-	key := rr.Header().Name + " " + strconv.Itoa(int(rr.Header().Rrtype)) + " " +
-		strings.ToLower(text[len(rr.Header().String()):])
+	data := rr.String()
+	if hdr := rr.Header().String(); strings.HasPrefix(data, hdr) {
+		data = data[len(hdr):] // without the TTL, which duplicates may differ in
+	}
+	key := rr.Header().Name + " " + strconv.Itoa(int(rr.Header().Rrtype)) + " " + strings.ToLower(data)
 	for _, x := range b.seen[key] {
 		if dns.IsDuplicate(x, rr) {
 			return true
@@ -310,8 +320,9 @@ func (b *builder) duplicate(rr dns.RR) bool {
 	return false
 }
 
-func (b *builder) reserved(name string) string {
-	for _, r := range b.opts.Reserved {
+// reservedBy returns the reserved name that name is at or under, or "".
+func (b *builder) reservedBy(name string) string {
+	for _, r := range b.reserved {
 		if dns.IsSubDomain(r, name) {
 			return r
 		}
