@@ -5,10 +5,12 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/miekg/dns"
 
 	"disco/registry"
+	"disco/zones"
 )
 
 // query is the question the pure core answers.
@@ -31,13 +33,100 @@ type response struct {
 	dep dependency
 }
 
-// answer answers q from one registry snapshot. It is pure: the same inputs
-// give the same records (before the handler shuffles them).
-func (c *Config) answer(q query, snap *registry.Snapshot) response {
+// answer answers q from one registry snapshot and one set of zones (nil:
+// none). It is pure: the same inputs give the same records (before the
+// handler shuffles them).
+func (c *Config) answer(q query, snap *registry.Snapshot, zs *zones.Set) response {
 	n, inDomain := parseName(q.canon, c.Domain)
 	if !inDomain {
+		return c.fromZones(q, snap, zs)
+	}
+	d := c.domainZone(zs)
+	if d != nil && (n.kind == kindApex || n.kind == kindNS || n.kind == kindStatic) {
+		// A zone file for the discovery domain (or a child of it) answers
+		// the apex and every name outside the registry's subtrees.
+		return c.fromZones(q, snap, zs)
+	}
+	if d == nil && zs != nil && n.kind == kindStatic {
+		if z := zs.Find(q.canon); z != nil && strings.HasSuffix(z.Origin(), "."+c.Domain) {
+			return c.fromZones(q, snap, zs) // a child zone under D
+		}
+	}
+	r := c.discovery(q, n, snap)
+	if len(r.answer) == 0 {
+		// NXDOMAIN or NODATA: the SOA tells resolvers how long to cache it.
+		if d != nil {
+			r.ns = append(r.ns, d.NegativeSOA())
+		} else {
+			r.ns = append(r.ns, c.negativeSOA())
+		}
+	}
+	return r
+}
+
+// domainZone returns the zone file for the discovery domain itself, or nil.
+func (c *Config) domainZone(zs *zones.Set) *zones.Zone {
+	if zs == nil {
+		return nil
+	}
+	if z := zs.Find(c.Domain); z != nil && z.Origin() == c.Domain {
+		return z
+	}
+	return nil
+}
+
+// fromZones answers q from the static zones: REFUSED outside them. A CNAME
+// that leads into the registry's names is followed there.
+func (c *Config) fromZones(q query, snap *registry.Snapshot, zs *zones.Set) response {
+	if zs == nil {
 		return response{rcode: dns.RcodeRefused}
 	}
+	res, ok := zs.Lookup(q.canon, q.qtype)
+	if !ok {
+		return response{rcode: dns.RcodeRefused}
+	}
+	r := response{rcode: res.Rcode, aa: res.Authoritative, answer: res.Answer, ns: res.Ns, extra: res.Extra}
+	if q.qtype == dns.TypeANY && res.Rcode == dns.RcodeSuccess && res.Authoritative && len(res.Answer) == 0 {
+		ttl := uint32(dns.DefaultMsgSize)
+		if soa := res.Zone.SOA(); soa != nil {
+			ttl = min(soa.Hdr.Ttl, soa.Minttl)
+		}
+		return response{aa: true, answer: []dns.RR{hinfoRFC8482(q.name, ttl)}}
+	}
+	if len(res.Answer) == 0 {
+		return r
+	}
+	cname, ok := res.Answer[len(res.Answer)-1].(*dns.CNAME)
+	if !ok || q.qtype == dns.TypeCNAME {
+		return r
+	}
+	target := dns.CanonicalName(cname.Target)
+	n, inDomain := parseName(target, c.Domain)
+	switch {
+	case !inDomain:
+		return r
+	case n.kind == kindApex || n.kind == kindNS || n.kind == kindStatic:
+		return r // static names were chased by the zones already
+	}
+	// RFC 6604: the rcode is the one of the last name in the chain.
+	t := c.discovery(query{name: target, canon: target, qtype: q.qtype}, n, snap)
+	r.rcode = t.rcode
+	r.answer = append(slices.Clip(r.answer), t.answer...)
+	r.extra = append(slices.Clip(r.extra), t.extra...)
+	r.dep = t.dep
+	r.ede = t.ede
+	if len(t.answer) == 0 {
+		r.ns = []dns.RR{c.negativeSOA()}
+		if d := c.domainZone(zs); d != nil {
+			r.ns = []dns.RR{d.NegativeSOA()}
+		}
+	}
+	return r
+}
+
+// discovery answers a name in the registry's part of the discovery domain,
+// without the authority SOA of negative answers.
+func (c *Config) discovery(q query, n name, snap *registry.Snapshot) response {
 	r := response{aa: true}
 	switch n.kind {
 	case kindApex:
@@ -68,10 +157,6 @@ func (c *Config) answer(q query, snap *registry.Snapshot) response {
 		}
 	default:
 		r.rcode = dns.RcodeNameError
-	}
-	if len(r.answer) == 0 {
-		// NXDOMAIN or NODATA: the SOA tells resolvers how long to cache it.
-		r.ns = append(r.ns, c.negativeSOA())
 	}
 	return r
 }

@@ -120,7 +120,7 @@ const soaLine = "disco.internal. 5 IN SOA ns1.disco.internal. hostmaster.disco.i
 
 func TestAnswer(t *testing.T) {
 	reg := testRegistry(t, fixture, fixtureSettings)
-	h := NewHandler(testConfig(), reg, nil)
+	h := NewHandler(testConfig(), reg, nil, nil)
 	tests := []struct {
 		qname  string
 		qtype  uint16
@@ -256,7 +256,7 @@ func TestAnswer(t *testing.T) {
 }
 
 func TestAnswerCaseEchoed(t *testing.T) {
-	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil)
+	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil, nil)
 	req := new(dns.Msg)
 	req.SetQuestion("WeB.SeRvIcE.DiScO.InTeRnAl.", dns.TypeA)
 	m := h.Respond(req, true)
@@ -273,7 +273,7 @@ func TestAnswerShuffled(t *testing.T) {
 	for i := range 8 {
 		many = append(many, fixtureInstance{service: "big", id: fmt.Sprintf("b-%d", i), addr: fmt.Sprintf("10.9.0.%d", i+1), port: 80})
 	}
-	h := NewHandler(testConfig(), testRegistry(t, many, nil), nil)
+	h := NewHandler(testConfig(), testRegistry(t, many, nil), nil, nil)
 	orders := map[string]bool{}
 	for range 50 {
 		req := new(dns.Msg)
@@ -292,7 +292,7 @@ func TestAnswerShuffled(t *testing.T) {
 }
 
 func TestNoPassingExtendedError(t *testing.T) {
-	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil)
+	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil, nil)
 	req := new(dns.Msg)
 	req.SetQuestion("down.service.disco.internal.", dns.TypeA)
 	req.SetEdns0(1232, false)
@@ -315,7 +315,7 @@ func TestNoPassingExtendedError(t *testing.T) {
 
 func TestFailOpen(t *testing.T) {
 	reg := testRegistry(t, fixture, map[string]registry.Settings{"down": {MinHealthyPercent: intp(50)}})
-	h := NewHandler(testConfig(), reg, nil)
+	h := NewHandler(testConfig(), reg, nil, nil)
 	req := new(dns.Msg)
 	req.SetQuestion("down.service.disco.internal.", dns.TypeA)
 	req.SetEdns0(1232, false)
@@ -344,7 +344,7 @@ func findEDE(m *dns.Msg) *dns.EDNS0_EDE {
 }
 
 func TestGuards(t *testing.T) {
-	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil)
+	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil, nil)
 	q := func(mod func(m *dns.Msg)) *dns.Msg {
 		m := new(dns.Msg)
 		m.SetQuestion("web.service.disco.internal.", dns.TypeA)
@@ -395,7 +395,7 @@ func TestGuards(t *testing.T) {
 }
 
 func TestEDNS(t *testing.T) {
-	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil)
+	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil, nil)
 	for _, do := range []bool{false, true} {
 		req := new(dns.Msg)
 		req.SetQuestion("web.service.disco.internal.", dns.TypeA)
@@ -416,7 +416,7 @@ func TestTruncation(t *testing.T) {
 	for i := range 60 {
 		many = append(many, fixtureInstance{service: "big", id: fmt.Sprintf("big-%d", i), addr: fmt.Sprintf("10.1.0.%d", i+1), port: 9000})
 	}
-	h := NewHandler(testConfig(), testRegistry(t, many, nil), nil)
+	h := NewHandler(testConfig(), testRegistry(t, many, nil), nil, nil)
 	tests := []struct {
 		name    string
 		qtype   uint16

@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"disco/registry"
+	"disco/zones"
 )
 
 // The UDP fast path answers the common query — one question, class IN,
@@ -114,6 +115,7 @@ func parseWireQuery(pkt, key []byte) (q wireQuery, _ []byte, ok bool) {
 
 // cached is a pre-packed answer and what it was computed from.
 type cached struct {
+	zgen      uint64 // the zones' generation
 	service   string
 	svc       *registry.Service
 	variants  [][]byte
@@ -121,8 +123,12 @@ type cached struct {
 	truncated bool
 }
 
-// valid reports whether the answer still holds for snap.
-func (c *cached) valid(snap *registry.Snapshot) bool {
+// valid reports whether the answer still holds for snap and the zones of
+// generation zgen.
+func (c *cached) valid(snap *registry.Snapshot, zgen uint64) bool {
+	if c.zgen != zgen {
+		return false
+	}
 	if c.service == "" {
 		return true
 	}
@@ -169,11 +175,15 @@ func (h *Handler) serveUDP(pkt []byte, s *scratch) []byte {
 	if !ok {
 		return h.slowUDP(pkt, s)
 	}
-	snap := h.src.Snapshot()
+	snap, zs := h.src.Snapshot(), h.currentZones()
+	var zgen uint64
+	if zs != nil {
+		zgen = zs.Generation()
+	}
 	c, hit := h.cache.get(key)
-	if !hit || !c.valid(snap) {
+	if !hit || !c.valid(snap, zgen) {
 		h.stats.cacheMisses.Add(1)
-		c = h.build(key, q, snap)
+		c = h.build(key, q, snap, zs, zgen)
 		if c == nil {
 			return h.slowUDP(pkt, s)
 		}
@@ -197,7 +207,7 @@ func (h *Handler) serveUDP(pkt []byte, s *scratch) []byte {
 }
 
 // build computes and caches the answer for a fast-path key.
-func (h *Handler) build(key []byte, q wireQuery, snap *registry.Snapshot) *cached {
+func (h *Handler) build(key []byte, q wireQuery, snap *registry.Snapshot, zs *zones.Set, zgen uint64) *cached {
 	name, _, err := dns.UnpackDomainName(key, 0)
 	if err != nil {
 		return nil
@@ -207,14 +217,14 @@ func (h *Handler) build(key []byte, q wireQuery, snap *registry.Snapshot) *cache
 	if q.edns {
 		req.SetEdns0(q.size, q.do)
 	}
-	m, dep := h.reply(req, snap)
+	m, dep := h.reply(req, snap, zs)
 	if m == nil || m.Rcode == dns.RcodeServerFailure {
 		return nil
 	}
 	limit := sizeLimit(req, true)
 	answers := m.Answer
 	n := min(len(answers), maxVariants)
-	c := &cached{service: strings.Clone(dep.service), svc: dep.svc, rcode: m.Rcode, variants: make([][]byte, 0, max(n, 1))}
+	c := &cached{zgen: zgen, service: strings.Clone(dep.service), svc: dep.svc, rcode: m.Rcode, variants: make([][]byte, 0, max(n, 1))}
 	rotated := make([]dns.RR, len(answers))
 	start := 0
 	if len(answers) > 0 {

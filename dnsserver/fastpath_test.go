@@ -52,7 +52,7 @@ func TestFastPathMatchesFullPath(t *testing.T) {
 		many = append(many, fixtureInstance{service: "big", id: fmt.Sprintf("big-%d", i), addr: fmt.Sprintf("10.1.0.%d", i+1), port: 9000})
 	}
 	reg := testRegistry(t, append(many, fixture...), fixtureSettings)
-	h := NewHandler(testConfig(), reg, nil)
+	h := NewHandler(testConfig(), reg, nil, nil)
 	s := newScratch()
 	names := []string{
 		"disco.internal.", "ns1.disco.internal.", "web.service.disco.internal.", "WEB.Service.disco.INTERNAL.",
@@ -97,7 +97,7 @@ func TestFastPathMatchesFullPath(t *testing.T) {
 
 func TestFastPathSeesChanges(t *testing.T) {
 	reg := testRegistry(t, fixture, nil)
-	h := NewHandler(testConfig(), reg, nil)
+	h := NewHandler(testConfig(), reg, nil, nil)
 	s := newScratch()
 	ask := func() []string {
 		req := new(dns.Msg)
@@ -148,7 +148,7 @@ func answerSet(m *dns.Msg) []string {
 }
 
 func TestFastPathSpreadsOrder(t *testing.T) {
-	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil)
+	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil, nil)
 	s := newScratch()
 	first := map[string]int{}
 	for range 300 {
@@ -163,7 +163,7 @@ func TestFastPathSpreadsOrder(t *testing.T) {
 }
 
 func TestMalformedPackets(t *testing.T) {
-	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil)
+	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil, nil)
 	s := newScratch()
 	good := new(dns.Msg)
 	good.SetQuestion("web.service.disco.internal.", dns.TypeA)
@@ -218,7 +218,7 @@ func BenchmarkFastPathHit(b *testing.B) {
 				addr: fmt.Sprintf("10.%d.%d.%d", k/250, k%250+1, j), port: 8080})
 		}
 	}
-	h := NewHandler(testConfig(), testRegistry(b, many, nil), nil)
+	h := NewHandler(testConfig(), testRegistry(b, many, nil), nil, nil)
 	for _, tc := range []struct {
 		name  string
 		qname string
@@ -246,7 +246,7 @@ func BenchmarkFastPathHit(b *testing.B) {
 }
 
 func BenchmarkFullPath(b *testing.B) {
-	h := NewHandler(testConfig(), testRegistry(b, fixture, nil), nil)
+	h := NewHandler(testConfig(), testRegistry(b, fixture, nil), nil, nil)
 	req := new(dns.Msg)
 	req.SetQuestion("web.service.disco.internal.", dns.TypeSRV)
 	b.ReportAllocs()

@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"disco/registry"
+	"disco/zones"
 )
 
 // Payload sizes (RFC 6891): what we advertise, and the limits we apply to
@@ -26,6 +27,11 @@ const (
 // Source gives the handler the registry's current snapshot.
 type Source interface {
 	Snapshot() *registry.Snapshot
+}
+
+// ZoneSource gives the handler the current set of static zones.
+type ZoneSource interface {
+	Current() *zones.Set
 }
 
 // Config is the DNS answer policy.
@@ -78,18 +84,27 @@ func (c *Config) Validate() error {
 type Handler struct {
 	cfg   Config
 	src   Source
+	zones ZoneSource
 	log   *slog.Logger
 	cache *answerCache
 	stats stats
 }
 
-// NewHandler returns a handler answering from src with the policy cfg,
-// which must be valid.
-func NewHandler(cfg Config, src Source, log *slog.Logger) *Handler {
+// NewHandler returns a handler answering from the registry src and the
+// static zones zs (nil: none) with the policy cfg, which must be valid.
+func NewHandler(cfg Config, src Source, zs ZoneSource, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, src: src, log: log, cache: newAnswerCache(cfg.CacheSize)}
+	return &Handler{cfg: cfg, src: src, zones: zs, log: log, cache: newAnswerCache(cfg.CacheSize)}
+}
+
+// currentZones returns the zones to answer from, or nil.
+func (h *Handler) currentZones() *zones.Set {
+	if h.zones == nil {
+		return nil
+	}
+	return h.zones.Current()
 }
 
 // ServeDNS answers one query, or stays silent when the message must not be
@@ -120,7 +135,7 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 // Respond answers req as received over UDP (udp) or TCP. It returns nil
 // when req must get no answer (it is itself a response).
 func (h *Handler) Respond(req *dns.Msg, udp bool) *dns.Msg {
-	m, _ := h.reply(req, h.src.Snapshot())
+	m, _ := h.reply(req, h.src.Snapshot(), h.currentZones())
 	if m == nil {
 		return nil
 	}
@@ -155,7 +170,7 @@ type dependency struct {
 // when req must get no answer. The guards run in a fixed order: responses
 // are dropped; then opcode, question count, EDNS version, class and type;
 // a panic becomes SERVFAIL.
-func (h *Handler) reply(req *dns.Msg, snap *registry.Snapshot) (m *dns.Msg, dep dependency) {
+func (h *Handler) reply(req *dns.Msg, snap *registry.Snapshot, zs *zones.Set) (m *dns.Msg, dep dependency) {
 	if req.Response {
 		return nil, dep
 	}
@@ -200,7 +215,7 @@ func (h *Handler) reply(req *dns.Msg, snap *registry.Snapshot) (m *dns.Msg, dep 
 		return m, dep
 	}
 
-	r := h.cfg.answer(query{name: q.Name, canon: registry.Fold(q.Name), qtype: q.Qtype}, snap)
+	r := h.cfg.answer(query{name: q.Name, canon: registry.Fold(q.Name), qtype: q.Qtype}, snap, zs)
 	m.Rcode = r.rcode
 	m.Authoritative = r.aa
 	m.Answer = r.answer

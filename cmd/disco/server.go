@@ -42,7 +42,11 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		return err
 	}
 
-	zm := zones.NewManager(cfg.ZonesDir, zones.Options{Reserved: reservedNames(cfg.Domain)}, log.With("component", "zones"))
+	reserved, err := discoveryReserved(cfg.Domain)
+	if err != nil {
+		return err
+	}
+	zm := zones.NewManager(cfg.ZonesDir, zones.Options{Reserved: reserved}, log.With("component", "zones"))
 	if _, err := zm.Reload(ctx); err != nil {
 		// The zones that loaded are served; the others are reported.
 		log.Error("some zones failed to load", "err", err)
@@ -154,10 +158,4 @@ func reloadOnHangup(ctx context.Context, zm *zones.Manager, log *slog.Logger) {
 			}
 		}
 	}
-}
-
-// reservedNames are the subtrees of the discovery domain that zone files may
-// not define.
-func reservedNames(domain string) []string {
-	return []string{"service." + domain, "addr." + domain, "instance." + domain}
 }
