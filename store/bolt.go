@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -228,21 +230,17 @@ func (b *Bolt) Load(ctx context.Context) (*registry.State, error) {
 				}
 				st.Services[string(k)] = s
 			}
+			// Gather the instance records, then decode them in parallel:
+			// decoding is most of the start-up time. The slices point into
+			// the memory map, valid until the transaction ends.
+			var keys, vals [][]byte
 			c = tx.Bucket(bucketInstances).Cursor()
-			n := 0
 			for k, v := c.First(); k != nil; k, v = c.Next() {
-				if n++; n%4096 == 0 {
-					if err := ctx.Err(); err != nil {
-						return err
-					}
-				}
-				in, err := decodeInstance(k, v)
-				if err != nil {
-					return b.badRecord(bucketInstances, k, err)
-				}
-				st.Instances = append(st.Instances, in)
+				keys, vals = append(keys, k), append(vals, v)
 			}
-			return nil
+			var err error
+			st.Instances, err = b.decodeInstances(ctx, keys, vals)
+			return err
 		})
 	})
 	switch {
@@ -252,6 +250,43 @@ func (b *Bolt) Load(ctx context.Context) (*registry.State, error) {
 		return nil, err
 	}
 	return nil, fmt.Errorf("read data file %s: %w", b.path, err)
+}
+
+// decodeInstances decodes instance records on every CPU. On failure it
+// returns the error of the first bad record in key order.
+func (b *Bolt) decodeInstances(ctx context.Context, keys, vals [][]byte) ([]*registry.Instance, error) {
+	out := make([]*registry.Instance, len(keys))
+	workers := min(runtime.GOMAXPROCS(0), 1+len(keys)/1024)
+	per := (len(keys) + workers - 1) / workers
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*per, min((w+1)*per, len(keys))
+		wg.Go(func() {
+			errs[w] = guard(b.path, func() error {
+				for i := lo; i < hi; i++ {
+					if (i-lo)%4096 == 4095 {
+						if err := ctx.Err(); err != nil {
+							return err
+						}
+					}
+					in, err := decodeInstance(keys[i], vals[i])
+					if err != nil {
+						return b.badRecord(bucketInstances, keys[i], err)
+					}
+					out[i] = in
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Commit stores changes, in order, in one transaction, and returns once the
