@@ -14,7 +14,7 @@ import (
 // errDiskFull is what fakeStore.Commit fails with when told to.
 var errDiskFull = errors.New("disk full")
 
-// fakeStore is an in-memory registry.Store that can fail, or hold a commit,
+// fakeStore is an in-memory registry.Store that can fail, or hold commits,
 // on demand. The real store (disco/store) is tested against the registry in
 // commit_test.go.
 type fakeStore struct {
@@ -24,10 +24,8 @@ type fakeStore struct {
 	commits   []int // changes per successful commit
 	// fail makes the next commits fail.
 	fail bool
-	// hold, when set, receives each commit's changes before it proceeds,
-	// then the commit waits for a value from release.
-	hold    chan []registry.Change
-	release chan struct{}
+	// gate, when set, holds every commit until it is closed.
+	gate chan struct{}
 }
 
 func newFakeStore() *fakeStore {
@@ -45,9 +43,8 @@ func (f *fakeStore) Load(context.Context) (*registry.State, error) {
 }
 
 func (f *fakeStore) Commit(_ context.Context, changes []registry.Change) error {
-	if f.hold != nil {
-		f.hold <- changes
-		<-f.release
+	if f.gate != nil {
+		<-f.gate
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
