@@ -1,6 +1,19 @@
 // Package store keeps disco's registry durable in a bbolt file. It
 // implements registry.Store: the registry commits its writes through Commit
 // and reads them back with Load when the server starts.
+//
+// The data file, <data dir>/disco.db, has three buckets: "meta" holds
+// "schema_version" (a decimal string, now "1"); "instances" maps
+// "service/id" to the JSON of a registry.Instance (health is not stored);
+// "services" maps a service name to the JSON of its registry.Settings, for
+// the services whose settings were written. A change of layout or meaning
+// raises the schema version, which older servers refuse; fields added within
+// one version are ignored by servers that do not know them.
+//
+// Every record is checked on the way in and on the way out against the
+// registry's own validation, so a record that would not load is never
+// written, and one that does not load stops the server instead of being
+// dropped.
 package store
 
 import (
