@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,12 +156,16 @@ func BenchmarkLoad100k(b *testing.B) {
 	if err != nil {
 		b.Fatalf("child: %v: %s", err, out)
 	}
-	var rss, hwm float64
-	if _, err := fmt.Sscanf(string(out), "%g %g", &rss, &hwm); err != nil {
+	var rss, hwm, freed float64
+	if _, err := fmt.Sscanf(string(out), "%g %g %g", &rss, &hwm, &freed); err != nil {
 		b.Fatalf("child printed %q", out)
 	}
 	b.ReportMetric(rss/1024, "rss-MB")
 	b.ReportMetric(hwm/1024, "peak-rss-MB")
+	b.ReportMetric(freed/1024, "rss-after-FreeOSMemory-MB")
+	if fi, err := os.Stat(filepath.Join(dir, store.FileName)); err == nil {
+		b.ReportMetric(float64(fi.Size())/(1<<20), "file-MB")
+	}
 }
 
 // loadAndReportMemory starts up from dir and prints the process's resident
@@ -171,23 +177,41 @@ func loadAndReportMemory(dir string) int {
 		return 1
 	}
 	runtime.GC()
-	status, err := os.ReadFile("/proc/self/status")
+	rss, hwm, err := residentKiB()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	kib := map[string]int{}
-	sc := bufio.NewScanner(strings.NewReader(string(status)))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && (k == "VmRSS" || k == "VmHWM") {
-			kib[k], _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-		}
+	debug.FreeOSMemory()
+	freed, _, err := residentKiB()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
-	fmt.Println(kib["VmRSS"], kib["VmHWM"])
+	fmt.Println(rss, hwm, freed)
 	runtime.KeepAlive(r)
 	s.Close()
 	return 0
+}
+
+// residentKiB returns the process's resident and peak resident size.
+func residentKiB() (rss, hwm int, err error) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0, err
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(status)))
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), ":")
+		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		switch k {
+		case "VmRSS":
+			rss = n
+		case "VmHWM":
+			hwm = n
+		}
+	}
+	return rss, hwm, nil
 }
 
 func liveHeap() uint64 {
