@@ -45,6 +45,10 @@ type Config struct {
 	// OnCommit, if set, is called after each store commit with the number
 	// of changes, how long it took and its error.
 	OnCommit func(changes int, took time.Duration, err error)
+	// MaxBatch caps how many queued writes one store commit takes; 0 means
+	// no cap (every write waiting joins the commit), 1 commits each write
+	// on its own.
+	MaxBatch int
 }
 
 // Registry is the live registry. Its methods are safe for concurrent use.
@@ -53,6 +57,7 @@ type Registry struct {
 	log      *slog.Logger
 	now      func() time.Time
 	onCommit func(int, time.Duration, error)
+	maxBatch int
 
 	current atomic.Pointer[Snapshot]
 
@@ -76,7 +81,7 @@ type pending struct {
 
 // New returns an empty registry. Call Load to read the store's state.
 func New(cfg Config) *Registry {
-	r := &Registry{store: cfg.Store, log: cfg.Logger, now: cfg.Now, onCommit: cfg.OnCommit}
+	r := &Registry{store: cfg.Store, log: cfg.Logger, now: cfg.Now, onCommit: cfg.OnCommit, maxBatch: cfg.MaxBatch}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -287,11 +292,15 @@ func (r *Registry) write(ctx context.Context, plan func(head *Snapshot) ([]Chang
 	return p.snap, p.err
 }
 
-// commitQueue commits every queued write in one Store.Commit and publishes
-// the result. It is called with r.mu held and releases it while committing.
+// commitQueue commits the queued writes (at most maxBatch of them, oldest
+// first) in one Store.Commit and publishes the result. It is called with
+// r.mu held and releases it while committing.
 func (r *Registry) commitQueue(ctx context.Context) {
 	batch := r.queue
 	r.queue = nil
+	if r.maxBatch > 0 && len(batch) > r.maxBatch {
+		batch, r.queue = batch[:r.maxBatch:r.maxBatch], batch[r.maxBatch:]
+	}
 	var changes []Change
 	for _, p := range batch {
 		changes = append(changes, p.changes...)
