@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"disco/admin"
 	"disco/dnsserver"
 	"disco/health"
@@ -37,7 +39,8 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}()
-	reg := registry.New(registry.Config{Store: st, Logger: log.With("component", "registry")})
+	metrics := newServerMetrics()
+	reg := registry.New(registry.Config{Store: st, Logger: log.With("component", "registry"), OnCommit: metrics.onCommit})
 	if err := reg.Load(ctx); err != nil {
 		return err
 	}
@@ -47,7 +50,12 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		return err
 	}
 	zm := zones.NewManager(cfg.ZonesDir, zones.Options{Reserved: reserved}, log.With("component", "zones"))
-	if _, err := zm.Reload(ctx); err != nil {
+	reloadZones := func(ctx context.Context) (zones.Report, error) {
+		rep, err := zm.Reload(ctx)
+		metrics.onReload(zm.Current().Len(), err)
+		return rep, err
+	}
+	if _, err := reloadZones(ctx); err != nil {
 		// The zones that loaded are served; the others are reported.
 		log.Error("some zones failed to load", "err", err)
 	}
@@ -57,6 +65,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		ServeWarning: cfg.ServeWarning, MinHealthyPercent: cfg.MinHealthyPercent, NSAddrs: cfg.NSAddrs,
 		Serial: uint32(time.Now().Unix()),
 	}, reg, zm, log.With("component", "dns"))
+	metrics.register(handler, registryCollector{reg})
 	dnsSrv := dnsserver.NewServer(dnsserver.ServerConfig{
 		Addr: cfg.DNSAddr, TCPIdleTimeout: cfg.TCPIdleTimeout, MaxTCPConns: cfg.MaxTCPConns,
 	}, handler, log.With("component", "dns"))
@@ -68,15 +77,17 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		return fmt.Errorf("listen admin %s: %w", cfg.AdminAddr, err)
 	}
 
-	mon := health.New(health.Config{Source: reg, Reporter: reg, Logger: log.With("component", "health")})
+	mon := health.New(health.Config{Source: reg, Reporter: reg, Logger: log.With("component", "health"),
+		OnCheck: metrics.onCheck, OnLag: metrics.onLag})
 	var ready atomic.Bool
 	api := admin.New(admin.Config{
 		Registry:    reg,
 		Token:       cfg.AdminToken,
 		Logger:      log.With("component", "admin"),
 		Heartbeat:   mon.Heartbeat,
-		ReloadZones: func(ctx context.Context) (any, error) { return zm.Reload(ctx) },
+		ReloadZones: func(ctx context.Context) (any, error) { return reloadZones(ctx) },
 		Ready:       ready.Load,
+		Metrics:     promhttp.HandlerFor(metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}),
 	})
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -89,7 +100,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		{"dns", dnsSrv.Run},
 		{"admin", func(ctx context.Context) error { return api.Serve(ctx, adminLn) }},
 		{"health", mon.Run},
-		{"reloader", func(ctx context.Context) error { reloadOnHangup(ctx, zm, log); return nil }},
+		{"reloader", func(ctx context.Context) error { reloadOnHangup(ctx, reloadZones, log); return nil }},
 	}
 	done := make(chan error, len(parts))
 	for _, p := range parts {
@@ -143,7 +154,7 @@ func cmpErr(a, b error) error {
 }
 
 // reloadOnHangup reloads the zones on every SIGHUP until ctx is done.
-func reloadOnHangup(ctx context.Context, zm *zones.Manager, log *slog.Logger) {
+func reloadOnHangup(ctx context.Context, reload func(context.Context) (zones.Report, error), log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -153,7 +164,7 @@ func reloadOnHangup(ctx context.Context, zm *zones.Manager, log *slog.Logger) {
 			return
 		case <-hup:
 			log.Info("SIGHUP: reloading zones")
-			if _, err := zm.Reload(ctx); err != nil {
+			if _, err := reload(ctx); err != nil {
 				log.Error("zone reload failed; previous versions keep serving", "err", err)
 			}
 		}
