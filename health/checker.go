@@ -2,6 +2,8 @@ package health
 
 import (
 	"context"
+	"errors"
+	"net"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -70,4 +72,11 @@ func clean(s string, max int) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// timedOut reports whether a probe failed by running out of time: its
+// context is done or the error is a timeout.
+func timedOut(ctx context.Context, err error) bool {
+	var ne net.Error
+	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }

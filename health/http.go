@@ -97,7 +97,7 @@ func (h *HTTPChecker) Check(ctx context.Context, c registry.Check) Result {
 	req.Header.Set("Accept", "text/plain, application/json;q=0.9, */*;q=0.8")
 	resp, err := h.client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
+		if timedOut(ctx, err) {
 			return Result{registry.StatusCritical, fmt.Sprintf("timeout: no response within %s", c.Timeout)}
 		}
 		var ue *url.Error

@@ -28,7 +28,7 @@ func (t *TCPChecker) Check(ctx context.Context, c registry.Check) Result {
 	}
 	conn, err := t.dialer.DialContext(ctx, "tcp", c.Address)
 	if err != nil {
-		if ctx.Err() != nil {
+		if timedOut(ctx, err) {
 			return Result{registry.StatusCritical, "timeout: no connection to " + c.Address + " within " + c.Timeout.String()}
 		}
 		return Result{registry.StatusCritical, err.Error()}
