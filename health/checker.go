@@ -1,0 +1,82 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"disco/registry"
+)
+
+// Checker probes one check target. It returns once the probe has an answer
+// or ctx is done, whichever comes first; a probe that ran out of time is
+// critical.
+type Checker interface {
+	Check(ctx context.Context, c registry.Check) Result
+}
+
+// Result is the outcome of one probe.
+type Result struct {
+	// Status is passing, warning or critical; anything else counts as
+	// critical.
+	Status registry.Status
+	// Output says what the probe saw: an HTTP status line or an error.
+	Output string
+}
+
+// MaxOutput is the longest Health.Output the monitor reports, in bytes.
+const MaxOutput = 256
+
+// normalize makes r a result the thresholds understand: a known status and
+// a short, printable output.
+func (r Result) normalize() Result {
+	switch r.Status {
+	case registry.StatusPassing, registry.StatusWarning, registry.StatusCritical:
+	default:
+		if r.Output == "" {
+			r.Output = "checker returned status " + string(r.Status)
+		}
+		r.Status = registry.StatusCritical
+	}
+	if r.Output == "" {
+		r.Output = string(r.Status)
+	}
+	r.Output = clean(r.Output, MaxOutput)
+	return r
+}
+
+// clean returns s on one line, without control characters or invalid
+// UTF-8, cut to at most max bytes at a character boundary.
+func clean(s string, max int) string {
+	var b strings.Builder
+	space := false
+	for _, r := range strings.ToValidUTF8(s, "?") {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			space = b.Len() > 0
+			continue
+		}
+		n := utf8.RuneLen(r)
+		if space {
+			n++
+		}
+		if b.Len()+n > max {
+			break
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// timedOut reports whether a probe failed by running out of time: its
+// context is done or the error is a timeout.
+func timedOut(ctx context.Context, err error) bool {
+	var ne net.Error
+	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
