@@ -48,11 +48,12 @@ type Service struct {
 	settings Settings
 	// explicit is set when the service's settings were written; such a
 	// service exists even with no instances.
-	explicit  bool
-	instances map[string]*Instance
+	explicit bool
+	// all holds the instances sorted by id: a lookup is a binary search,
+	// and a copy for the next snapshot is one copy of pointers.
+	all []*Instance
 
 	// Derived by finish.
-	all     []*Instance
 	passing []*Instance
 	warning []*Instance
 	counts  Counts
@@ -72,8 +73,31 @@ func (s *Service) Instances() []*Instance { return s.all }
 
 // Instance returns the instance with the given id.
 func (s *Service) Instance(id string) (*Instance, bool) {
-	in, ok := s.instances[id]
-	return in, ok
+	if i, ok := s.find(id); ok {
+		return s.all[i], true
+	}
+	return nil, false
+}
+
+// find returns where id is or would be in s.all.
+func (s *Service) find(id string) (int, bool) {
+	return slices.BinarySearchFunc(s.all, id, func(in *Instance, id string) int { return cmp.Compare(in.ID, id) })
+}
+
+// put adds or replaces in (s must be a private copy).
+func (s *Service) put(in *Instance) {
+	if i, ok := s.find(in.ID); ok {
+		s.all[i] = in
+	} else {
+		s.all = slices.Insert(s.all, i, in)
+	}
+}
+
+// remove removes instance id (s must be a private copy).
+func (s *Service) remove(id string) {
+	if i, ok := s.find(id); ok {
+		s.all = slices.Delete(s.all, i, i+1)
+	}
 }
 
 // Passing returns the passing instances, sorted by id. The slice is shared.
@@ -86,21 +110,14 @@ func (s *Service) Warning() []*Instance { return s.warning }
 func (s *Service) Counts() Counts { return s.counts }
 
 func (s *Service) clone() *Service {
-	c := &Service{name: s.name, settings: s.settings, explicit: s.explicit,
-		instances: make(map[string]*Instance, len(s.instances)+1)}
-	for id, in := range s.instances {
-		c.instances[id] = in
-	}
-	return c
+	all := make([]*Instance, len(s.all), len(s.all)+1)
+	copy(all, s.all)
+	return &Service{name: s.name, settings: s.settings, explicit: s.explicit, all: all}
 }
 
-// finish derives the sorted views and counts after the instances changed.
+// finish derives the views by status and the counts after the instances
+// changed.
 func (s *Service) finish() {
-	s.all = make([]*Instance, 0, len(s.instances))
-	for _, in := range s.instances {
-		s.all = append(s.all, in)
-	}
-	slices.SortFunc(s.all, func(a, b *Instance) int { return cmp.Compare(a.ID, b.ID) })
 	s.passing, s.warning, s.counts = nil, nil, Counts{}
 	for _, in := range s.all {
 		switch in.Status() {

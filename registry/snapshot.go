@@ -142,7 +142,7 @@ func (b *builder) service(name string, create bool) *Service {
 	if old, ok := b.next.index[shardOf(name)][name]; ok {
 		svc = old.clone()
 	} else if create {
-		svc = &Service{name: name, instances: make(map[string]*Instance)}
+		svc = &Service{name: name}
 	} else {
 		return nil
 	}
@@ -155,15 +155,15 @@ func (b *builder) apply(c Change) {
 	case OpPutInstance:
 		svc := b.service(c.Service, true)
 		in := c.Instance.clone()
-		if old, ok := svc.instances[in.ID]; ok && old.Revision == in.Revision {
+		if old, ok := svc.Instance(in.ID); ok && old.Revision == in.Revision {
 			in.Health = old.Health
 		} else {
 			in.Health = initialHealth(in, b.now)
 		}
-		svc.instances[in.ID] = in
+		svc.put(in)
 	case OpDeleteInstance:
 		if svc := b.service(c.Service, false); svc != nil {
-			delete(svc.instances, c.ID)
+			svc.remove(c.ID)
 		}
 	case OpPutService:
 		svc := b.service(c.Service, true)
@@ -182,14 +182,14 @@ func (b *builder) setHealth(k Key, rev uint64, h Health) bool {
 	if !ok {
 		return false
 	}
-	in, ok := cur.instances[k.ID]
+	in, ok := cur.Instance(k.ID)
 	if !ok || in.Revision != rev || (in.Health.Status == h.Status && in.Health.Output == h.Output) {
 		return false
 	}
 	svc := b.service(k.Service, false)
 	c := *in
 	c.Health = h
-	svc.instances[k.ID] = &c
+	svc.put(&c)
 	return true
 }
 
@@ -210,15 +210,15 @@ func (b *builder) build() *Snapshot {
 		old, existed := n.index[sh][name]
 		if existed {
 			n.services--
-			n.instances -= len(old.instances)
+			n.instances -= len(old.all)
 		}
-		if len(svc.instances) == 0 && !svc.explicit {
+		if len(svc.all) == 0 && !svc.explicit {
 			delete(n.index[sh], name)
 		} else {
 			svc.finish()
 			n.index[sh][name] = svc
 			n.services++
-			n.instances += len(svc.instances)
+			n.instances += len(svc.all)
 		}
 		n.touched = append(n.touched, name)
 	}

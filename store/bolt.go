@@ -71,6 +71,13 @@ var (
 	keySchema       = []byte("schema_version")
 )
 
+// Checkpoint defaults: the journal is copied into the bbolt file when it
+// holds this much, or this long after its first record.
+const (
+	DefaultCheckpointBytes    = 16 << 20
+	DefaultCheckpointInterval = 10 * time.Second
+)
+
 // Options configure Open.
 type Options struct {
 	// Logger receives the store's logs; nil discards them.
@@ -78,15 +85,34 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release the
 	// data file; 0 means DefaultLockTimeout.
 	LockTimeout time.Duration
+	// CheckpointBytes and CheckpointInterval set when the journal is copied
+	// into the bbolt file; 0 means the defaults.
+	CheckpointBytes    int64
+	CheckpointInterval time.Duration
 }
 
 // Bolt keeps the registry in a bbolt file (go.etcd.io/bbolt) in a data
-// directory. Every Commit is one transaction, synced to disk before it
-// returns. Its methods are safe for concurrent use.
+// directory, with a journal in front of it: every Commit is one record
+// appended to the journal and synced before it returns, and a background
+// checkpoint copies the journal into the bbolt file. Its methods are safe
+// for concurrent use.
 type Bolt struct {
 	db   *bolt.DB
+	dir  string
 	path string
 	log  *slog.Logger
+
+	ckptBytes    int64
+	ckptInterval time.Duration
+	kick         chan struct{}
+	stop         chan struct{}
+	stopped      chan struct{}
+
+	mu      sync.Mutex
+	j       *journal
+	pending []op  // journaled since the last checkpoint began
+	broken  error // set when the journal or a checkpoint failed
+	closed  bool
 }
 
 var _ registry.Store = (*Bolt)(nil)
@@ -152,8 +178,20 @@ func Open(dir string, opts Options) (*Bolt, error) {
 	default:
 		return nil, fmt.Errorf("open data file %s: %w", path, err)
 	}
-	b := &Bolt{db: db, path: path, log: log}
+	b := &Bolt{db: db, dir: dir, path: path, log: log,
+		ckptBytes: opts.CheckpointBytes, ckptInterval: opts.CheckpointInterval,
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+	if b.ckptBytes <= 0 {
+		b.ckptBytes = DefaultCheckpointBytes
+	}
+	if b.ckptInterval <= 0 {
+		b.ckptInterval = DefaultCheckpointInterval
+	}
 	if err := b.initSchema(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := b.recover(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -169,8 +207,104 @@ func Open(dir string, opts Options) (*Bolt, error) {
 			return nil, fmt.Errorf("create data file %s: %w", path, err)
 		}
 	}
+	go b.checkpointer()
 	log.Info("data file opened", "path", path, "created", newFile)
 	return b, nil
+}
+
+// recover replays the journal files a previous process left into the bbolt
+// file, removes them, and starts a new journal.
+func (b *Bolt) recover() error {
+	seqs, err := journalFiles(b.dir)
+	if err != nil {
+		return err
+	}
+	next := uint64(1)
+	if len(seqs) > 0 {
+		var ops []op
+		for i, seq := range seqs {
+			path := journalName(b.dir, seq)
+			fileOps, torn, err := readJournal(path, i == len(seqs)-1)
+			if err != nil {
+				return err
+			}
+			if torn > 0 {
+				b.log.Warn("dropped the incomplete last record of the journal: a write that was never acknowledged",
+					"path", path, "bytes", torn)
+			}
+			ops = append(ops, fileOps...)
+		}
+		if err := guard(b.path, func() error { return applyOps(b.db, ops) }); err != nil {
+			return fmt.Errorf("replay journal into %s: %w", b.path, err)
+		}
+		for _, seq := range seqs {
+			if err := os.Remove(journalName(b.dir, seq)); err != nil {
+				return fmt.Errorf("remove replayed journal: %w", err)
+			}
+		}
+		b.log.Info("journal replayed", "files", len(seqs), "changes", len(ops))
+		next = seqs[len(seqs)-1] + 1
+	}
+	b.j, err = createJournal(b.dir, next)
+	return err
+}
+
+// checkpointer copies the journal into the bbolt file when it grows past
+// the threshold, and at the interval, until Close.
+func (b *Bolt) checkpointer() {
+	defer close(b.stopped)
+	tick := time.NewTicker(b.ckptInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-b.kick:
+		case <-tick.C:
+		}
+		if err := b.checkpoint(); err != nil {
+			b.log.Error("checkpoint failed; writes are refused until a restart replays the journal", "err", err)
+		}
+	}
+}
+
+// checkpoint starts a new journal file, copies the changes of the previous
+// one into the bbolt file in one synced transaction, and removes it. Only
+// the checkpointer and Close call it.
+func (b *Bolt) checkpoint() error {
+	b.mu.Lock()
+	if b.broken != nil || len(b.pending) == 0 {
+		b.mu.Unlock()
+		return nil
+	}
+	old, ops := b.j, b.pending
+	j, err := createJournal(b.dir, old.seq+1)
+	if err != nil {
+		b.mu.Unlock()
+		return err // keep appending to the old journal; try again later
+	}
+	b.j, b.pending = j, nil
+	b.mu.Unlock()
+
+	start := time.Now()
+	err = guard(b.path, func() error { return applyOps(b.db, ops) })
+	if err == nil {
+		err = old.close()
+	}
+	if err == nil {
+		err = old.remove()
+	}
+	if err != nil {
+		err = fmt.Errorf("checkpoint %d changes into %s: %w", len(ops), b.path, err)
+		b.mu.Lock()
+		// Journal files replay in order over the bbolt file, so a later
+		// checkpoint must not overtake this failed one: stop here.
+		b.broken = err
+		b.mu.Unlock()
+		return err
+	}
+	b.log.Debug("checkpoint", "changes", len(ops), "took", time.Since(start))
+	return nil
 }
 
 // Path returns the data file's path.
@@ -182,6 +316,10 @@ func (b *Bolt) initSchema() error {
 	fresh := false
 	err := guard(b.path, func() error {
 		return b.db.View(func(tx *bolt.Tx) error {
+			// bbolt does not notice a file cut short past its meta pages.
+			if fi, err := os.Stat(b.path); err == nil && fi.Size() < tx.Size() {
+				return corrupt(b.path, fmt.Errorf("truncated: %d bytes, its pages reach %d", fi.Size(), tx.Size()))
+			}
 			meta := tx.Bucket(bucketMeta)
 			if meta == nil {
 				empty := true
@@ -232,6 +370,9 @@ func (b *Bolt) initSchema() error {
 // not decode, or that the registry would refuse, is an error naming the
 // file, bucket and key: the store never silently drops what it was given.
 func (b *Bolt) Load(ctx context.Context) (*registry.State, error) {
+	if err := b.checkpoint(); err != nil {
+		return nil, err
+	}
 	st := &registry.State{Services: make(map[string]registry.Settings)}
 	err := guard(b.path, func() error {
 		return b.db.View(func(tx *bolt.Tx) error {
@@ -302,8 +443,8 @@ func (b *Bolt) decodeInstances(ctx context.Context, keys, vals [][]byte) ([]*reg
 	return out, nil
 }
 
-// Commit stores changes, in order, in one transaction, and returns once the
-// transaction is synced to disk. Either all changes are stored or none.
+// Commit stores changes, in order, as one journal record, and returns once
+// the record is synced to disk. Either all changes are stored or none.
 func (b *Bolt) Commit(ctx context.Context, changes []registry.Change) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -313,9 +454,6 @@ func (b *Bolt) Commit(ctx context.Context, changes []registry.Change) error {
 	}
 	// Encode first: a bad change fails the commit before the write lock is
 	// taken, and the transaction holds it only for the puts.
-	type op struct {
-		bucket, key, val []byte // val nil: delete
-	}
 	ops := make([]op, 0, len(changes))
 	for i, c := range changes {
 		o, err := func() (op, error) {
@@ -342,37 +480,61 @@ func (b *Bolt) Commit(ctx context.Context, changes []registry.Change) error {
 		}
 		ops = append(ops, o)
 	}
-	err := guard(b.path, func() error {
-		return b.db.Update(func(tx *bolt.Tx) error {
-			for _, o := range ops {
-				bk := tx.Bucket(o.bucket)
-				var err error
-				if o.val == nil {
-					err = bk.Delete(o.key)
-				} else {
-					err = bk.Put(o.key, o.val)
-				}
-				if err != nil {
-					return fmt.Errorf("bucket %q, key %q: %w", o.bucket, o.key, err)
-				}
-			}
-			return nil
-		})
-	})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.closed:
+		return fmt.Errorf("commit to %s: store is closed", b.path)
+	case b.broken != nil:
+		return fmt.Errorf("commit to %s: %w", b.path, b.broken)
+	}
+	broken, err := b.j.append(ops)
 	if err != nil {
+		if broken {
+			b.broken = err
+		}
 		return fmt.Errorf("commit %d changes to %s: %w", len(changes), b.path, err)
+	}
+	b.pending = append(b.pending, ops...)
+	if b.j.size >= b.ckptBytes {
+		select {
+		case b.kick <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
 
-// Close closes the data file, waiting for a Commit in progress. Commits
-// after Close fail.
+// Close checkpoints the journal and closes the data file, waiting for a
+// Commit in progress. Commits after Close fail.
 func (b *Bolt) Close() error {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return fmt.Errorf("close data file %s: already closed", b.path)
+	}
+	close(b.stop)
+	<-b.stopped
+	cerr := b.checkpoint()
+	b.mu.Lock()
+	b.closed = true
+	j, clean := b.j, b.broken == nil && cerr == nil && len(b.pending) == 0
+	b.mu.Unlock()
+	if err := j.close(); err != nil && cerr == nil {
+		cerr = fmt.Errorf("close journal: %w", err)
+	}
+	if clean {
+		// Everything is in the bbolt file; the empty journal can go.
+		if err := j.remove(); err != nil && cerr == nil {
+			cerr = fmt.Errorf("remove journal: %w", err)
+		}
+	}
 	if err := b.db.Close(); err != nil {
 		return fmt.Errorf("close data file %s: %w", b.path, err)
 	}
 	b.log.Info("data file closed", "path", b.path)
-	return nil
+	return cerr
 }
 
 func (b *Bolt) badRecord(bucket, key []byte, err error) error {

@@ -312,9 +312,9 @@ func TestOpenRefusesBadDataFiles(t *testing.T) {
 		want    string // in the error, after the file's path was replaced by FILE
 		corrupt bool   // errors.Is(err, store.ErrCorrupt)
 	}{
-		{"truncated to half", func(t *testing.T, dir, file string) {
+		{"truncated below its last page", func(t *testing.T, dir, file string) {
 			populate(t, dir, 3000)
-			truncate(t, file, 0.5)
+			truncate(t, file, 0.4)
 		}, "data file FILE is corrupt: ", true},
 		{"truncated to a tenth", func(t *testing.T, dir, file string) {
 			populate(t, dir, 3000)
@@ -456,7 +456,7 @@ func TestOpenAfterFailedOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	truncate(t, file, 0.5)
+	truncate(t, file, 0.4)
 	if _, err := store.Open(dir, store.Options{}); !errors.Is(err, store.ErrCorrupt) {
 		t.Fatalf("Open of a truncated file: %v", err)
 	}

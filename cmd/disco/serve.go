@@ -33,6 +33,9 @@ type serveConfig struct {
 	TCPIdleTimeout    time.Duration
 	MaxTCPConns       int
 	ShutdownTimeout   time.Duration
+	// CommitBatch caps the writes per durable commit (0: no cap). One
+	// commit per write (1) is only for measuring what group commit buys.
+	CommitBatch int
 }
 
 func serveFlags() []cli.Flag {

@@ -40,7 +40,8 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		}
 	}()
 	metrics := newServerMetrics()
-	reg := registry.New(registry.Config{Store: st, Logger: log.With("component", "registry"), OnCommit: metrics.onCommit})
+	reg := registry.New(registry.Config{Store: st, Logger: log.With("component", "registry"), OnCommit: metrics.onCommit,
+		MaxBatch: cfg.CommitBatch})
 	if err := reg.Load(ctx); err != nil {
 		return err
 	}
