@@ -12,6 +12,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -112,6 +113,7 @@ func put(ctx context.Context, hc *http.Client, admin, token string, j job) error
 	if err != nil {
 		return err
 	}
+	io.Copy(io.Discard, resp.Body) // lets the connection be reused
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("%s/%s: HTTP %d", j.service, j.id, resp.StatusCode)
