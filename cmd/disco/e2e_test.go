@@ -317,3 +317,42 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestRestartKeepsRegistry checks what a restart keeps: every instance and
+// its maintenance; health is re-derived (instances with checks start
+// critical again, those without are served at once).
+func TestRestartKeepsRegistry(t *testing.T) {
+	dataDir := t.TempDir()
+	s := startServer(t, func(c *serveConfig) { c.DataDir = dataDir })
+	s.register(t, "web", "web-1", `{"address":"10.0.0.1","port":80}`)
+	s.register(t, "web", "web-2", `{"address":"10.0.0.2","port":80}`)
+	s.register(t, "web", "web-3", `{"address":"10.0.0.3","port":80,"checks":[{"type":"ttl","ttl":"1m"}]}`)
+	if code, b := s.api(t, "PUT", "/v1/services/web/instances/web-3/heartbeat", ""); code/100 != 2 {
+		t.Fatalf("heartbeat: %d %s", code, b)
+	}
+	if code, b := s.api(t, "PUT", "/v1/services/web/instances/web-2/maintenance", `{"enabled":true,"reason":"disk"}`); code/100 != 2 {
+		t.Fatalf("maintenance: %d %s", code, b)
+	}
+	if code, b := s.api(t, "PUT", "/v1/services/web", `{"dns_ttl":42}`); code/100 != 2 {
+		t.Fatalf("settings: %d %s", code, b)
+	}
+	if got := answerValues(s.query(t, "udp", "web.service.disco.internal.", dns.TypeA, 0)); !slices.Equal(got, []string{"10.0.0.1", "10.0.0.3"}) {
+		t.Fatalf("before restart: %v", got)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = startServer(t, func(c *serveConfig) { c.DataDir = dataDir })
+	m := s.query(t, "udp", "web.service.disco.internal.", dns.TypeA, 0)
+	if got := answerValues(m); !slices.Equal(got, []string{"10.0.0.1"}) {
+		t.Errorf("after restart: %v, want web-1 only (web-2 drained, web-3 critical until its next heartbeat)", got)
+	}
+	if len(m.Answer) > 0 && m.Answer[0].Header().Ttl != 42 {
+		t.Errorf("TTL %d after restart, want the service's dns_ttl 42", m.Answer[0].Header().Ttl)
+	}
+	code, body := s.api(t, "GET", "/v1/services/web", "")
+	if code != 200 || !strings.Contains(body, `"reason":"disk"`) || strings.Count(body, `"status":"critical"`) != 1 {
+		t.Errorf("service after restart: %d %s", code, body)
+	}
+}
