@@ -1,7 +1,7 @@
 GO ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test run lint fuzz bench clean
+.PHONY: build test run lint fuzz bench bench-go clean
 
 build:
 	$(GO) build -o bin/disco ./cmd/disco
@@ -20,3 +20,11 @@ lint:
 
 clean:
 	rm -rf bin
+
+# Side-by-side with Knot DNS (installs dnsperf and knot when missing).
+bench:
+	bench/knot-compare.sh
+
+# Go benchmarks of the hot paths.
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./dnsserver ./registry ./store ./zones

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# disco and Knot DNS side by side on the same names, in the same run.
+#
+# Each server is pinned to CPU 0 (Knot with one UDP worker), dnsperf to
+# CPU 1; a query file of 45% A, 45% SRV and 10% NXDOMAIN over N services x 3
+# instances; rounds alternate Knot, disco, Knot, disco... and the medians are
+# compared. Then disco alone: with 100,000 registered instances, while the
+# registry takes 1,000 writes per second, and unpinned on both cores.
+#
+#   bench/knot-compare.sh              (make bench)
+#   ROUNDS=5 RUN_SECONDS=20 bench/knot-compare.sh
+#
+# Needs dnsperf and knot (Debian packages; installed when missing and run as
+# root), taskset, python3 and Go. Prints a Markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+RUN_SECONDS=${RUN_SECONDS:-10}
+N=${N:-1000}
+D=disco.internal.
+TOKEN=bench-token
+
+need() { # need COMMAND PACKAGE
+  command -v "$1" >/dev/null && return
+  if [ "$(id -u)" = 0 ]; then
+    apt-get install -y -q "$2" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "$2" >/dev/null; }
+  fi
+  command -v "$1" >/dev/null || { echo "bench: $1 missing (apt-get install $2)" >&2; exit 1; }
+}
+need dnsperf dnsperf
+need knotd knot
+need taskset util-linux
+need python3 python3
+
+T=$(mktemp -d /tmp/disco-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket
+while True:
+    t=socket.socket(); t.bind(("127.0.0.1",0)); p=t.getsockname()[1]
+    u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1",p)); break
+    except OSError: pass
+    finally: u.close(); t.close()
+print(p)'
+}
+
+echo "building..." >&2
+go build -o "$T/disco" ./cmd/disco
+go build -o "$T/regload" ./bench/regload
+bench/fixture.sh zone "$N" "$D" >"$T/disco.internal.zone"
+bench/fixture.sh queries "$N" "$D" >"$T/queries.txt"
+bench/fixture.sh instances "$N" "$D" >"$T/instances.txt"
+
+# Knot, one UDP worker, pinned to CPU 0.
+KP=$(free_port)
+mkdir -p "$T/knot/run" "$T/knot/db"
+cat >"$T/knot/knot.conf" <<K
+server:
+    rundir: "$T/knot/run"
+    listen: 127.0.0.1@$KP
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "$T/knot/db"
+log:
+  - target: stderr
+    any: error
+template:
+  - id: default
+    storage: "$T"
+    journal-content: none
+    zonefile-sync: -1
+zone:
+  - domain: $D
+    file: "$T/disco.internal.zone"
+K
+taskset -c 0 knotd -c "$T/knot/knot.conf" >"$T/knot.log" 2>&1 &
+KNOT=$!
+PIDS+=("$KNOT")
+
+# start_disco CPUS: disco serve pinned to CPUS ("" for unpinned).
+start_disco() {
+  DP=$(free_port) AP=$(free_port)
+  local pin=()
+  [ -n "$1" ] && pin=(taskset -c "$1")
+  "${pin[@]}" "$T/disco" serve --dns-addr "127.0.0.1:$DP" --admin-addr "127.0.0.1:$AP" \
+    --data-dir "$T/data" --admin-token "$TOKEN" --log-level warn >>"$T/disco.log" 2>&1 &
+  DISCO=$!
+  PIDS+=("$DISCO")
+  for _ in $(seq 200); do curl -fs "http://127.0.0.1:$AP/readyz" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "bench: disco did not start" >&2; tail -5 "$T/disco.log" >&2; exit 1
+}
+stop_disco() { kill "$DISCO"; wait "$DISCO" 2>/dev/null || true; }
+
+start_disco 0
+"$T/regload" -admin "http://127.0.0.1:$AP" -token "$TOKEN" -file "$T/instances.txt" -c 16 >&2
+for port in "$KP" "$DP"; do
+  dig @127.0.0.1 -p "$port" +short +time=1 +tries=3 "web-$((N - 1)).service.$D" A | grep -q '^10\.' ||
+    { echo "bench: server on port $port does not answer" >&2; exit 1; }
+done
+
+HZ=$(getconf CLK_TCK)
+ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12+$13}'; }
+rss_mb() { awk '/^VmRSS/{printf "%.0f", $2/1024}' "/proc/$1/status"; }
+
+# load PID PORT [DNSPERF_CPUS] [DNSPERF_ARGS...] -> "qps us_per_query"
+load() {
+  local pid=$1 port=$2 cpus=${3:-1} t0 t1 out
+  shift 3 || shift $#
+  t0=$(ticks "$pid")
+  out=$(taskset -c "$cpus" dnsperf -s 127.0.0.1 -p "$port" -d "$T/queries.txt" -l "$RUN_SECONDS" -q 100 "$@" 2>&1)
+  t1=$(ticks "$pid")
+  awk -v t=$((t1 - t0)) -v hz="$HZ" '/Queries per second:/{q=$4} /Queries completed:/{n=$3}
+    END{printf "%.0f %.2f\n", q, (n > 0 ? t / hz * 1e6 / n : 0)}' <<<"$out"
+}
+
+# latency PORT -> "p50_ms p99_ms" at 5,000 queries per second
+latency() {
+  taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$T/queries.txt" -l 5 -Q 5000 -v 2>/dev/null |
+    awk '/^> /{print $NF * 1000}' | sort -g |
+    awk '{v[NR]=$1} END{printf "%.3f %.3f\n", v[int(NR*0.5)], v[int(NR*0.99)]}'
+}
+
+median() { sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
+
+echo "alternating rounds, ${RUN_SECONDS}s each..." >&2
+: >"$T/runs"
+for r in $(seq "$ROUNDS"); do
+  read -r kq ku < <(load "$KNOT" "$KP" 1)
+  read -r dq du < <(load "$DISCO" "$DP" 1)
+  echo "round $r: knot qps=$kq us/q=$ku  disco qps=$dq us/q=$du" >&2
+  echo "$kq $ku $dq $du" >>"$T/runs"
+done
+read -r kp50 kp99 < <(latency "$KP")
+read -r dp50 dp99 < <(latency "$DP")
+KQ=$(awk '{print $1}' "$T/runs" | median) KU=$(awk '{print $2}' "$T/runs" | median)
+DQ=$(awk '{print $3}' "$T/runs" | median) DU=$(awk '{print $4}' "$T/runs" | median)
+QR=$(awk '{print $3/$1}' "$T/runs" | median) CR=$(awk '{print $4/$2}' "$T/runs" | median)
+KRSS=$(rss_mb "$KNOT") DRSS=$(rss_mb "$DISCO")
+
+# With 100,000 registered instances.
+echo "registering 97,000 more instances..." >&2
+"$T/regload" -admin "http://127.0.0.1:$AP" -token "$TOKEN" -count 97000 -c 64 >&2
+read -r bq bu < <(load "$DISCO" "$DP" 1)
+read -r bp50 bp99 < <(latency "$DP")
+BRSS=$(rss_mb "$DISCO")
+
+# While the registry takes 1,000 writes per second.
+"$T/regload" -admin "http://127.0.0.1:$AP" -token "$TOKEN" -rate 1000 -duration "$((RUN_SECONDS + 2))s" -c 8 >"$T/churn.out" 2>&1 &
+CHURN=$!
+sleep 1
+read -r wq wu < <(load "$DISCO" "$DP" 1)
+wait "$CHURN" || true
+WRITES=$(sed -n 's/.*per_second=\([0-9]*\).*/\1/p' "$T/churn.out")
+
+# Unpinned: disco on both cores (one SO_REUSEPORT socket each), dnsperf on
+# both cores too.
+stop_disco
+start_disco ""
+read -r uq uu < <(load "$DISCO" "$DP" 0-1 -c 4 -T 2)
+
+cat <<TABLE
+
+disco vs Knot DNS $(knotd --version 2>/dev/null | head -1 | awk '{print $NF}'), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(date -u +%Y-%m-%d)
+median of $ROUNDS alternating rounds of ${RUN_SECONDS}s; servers on CPU 0, dnsperf on CPU 1; $N services x 3 instances
+
+| server | QPS | CPU per query | p50 at 5k qps | p99 at 5k qps | RSS |
+| --- | --- | --- | --- | --- | --- |
+| Knot DNS (1 UDP worker) | $KQ | ${KU} us | ${kp50} ms | ${kp99} ms | ${KRSS} MB |
+| disco | $DQ | ${DU} us | ${dp50} ms | ${dp99} ms | ${DRSS} MB |
+| disco / Knot | $QR | $CR | $(awk -v a="$dp50" -v b="$kp50" 'BEGIN{printf "%.2f", a/b}') | $(awk -v a="$dp99" -v b="$kp99" 'BEGIN{printf "%.2f", a/b}') | |
+| disco, 100,000 instances | $bq | ${bu} us | ${bp50} ms | ${bp99} ms | ${BRSS} MB |
+| disco, ${WRITES:-?} registry writes/s | $wq | ${wu} us | | | |
+| disco unpinned, 2 cores (dnsperf -T 2) | $uq | ${uu} us | | | |
+TABLE
