@@ -133,11 +133,15 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	took := time.Since(start)
 	h.stats.observe(took)
-	if h.qlog != nil {
-		h.logQuery(w.RemoteAddr().String(), qnameOf(req), qtypeOf(req), resp.Rcode, t, resp.Truncated, took)
-	}
 	if err := w.WriteMsg(resp); err != nil {
 		h.log.Debug("write response", "err", err)
+	}
+	if h.qlog != nil {
+		client := ""
+		if a := w.RemoteAddr(); a != nil {
+			client = a.String()
+		}
+		h.logQuery(client, qnameOf(req), qtypeOf(req), resp.Rcode, t, resp.Truncated, took)
 	}
 }
 
