@@ -18,14 +18,49 @@ import (
 
 // logBuffer collects JSON log records written by concurrent goroutines.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	written chan struct{} // closed and replaced on every write
 }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.written != nil {
+		close(b.written)
+	}
+	b.written = make(chan struct{})
 	return b.buf.Write(p)
+}
+
+// next returns a channel closed at the next write.
+func (b *logBuffer) next() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.written == nil {
+		b.written = make(chan struct{})
+	}
+	return b.written
+}
+
+// waitRecord waits for a record that match accepts: the TCP path writes
+// its record after the answer, so the client may be faster.
+func (b *logBuffer) waitRecord(t *testing.T, what string, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		next := b.next()
+		for _, r := range b.records(t) {
+			if match(r) {
+				return r
+			}
+		}
+		select {
+		case <-next:
+		case <-deadline:
+			t.Fatalf("no %s record in %v", what, b.records(t))
+		}
+	}
 }
 
 // records returns the records written so far, each as its JSON object.
@@ -192,15 +227,7 @@ func TestQueryLogServer(t *testing.T) {
 				}
 				client := conn.LocalAddr().String()
 				conn.Close()
-				var rec map[string]any
-				for _, r := range logs.records(t) {
-					if r["transport"] == transport {
-						rec = r
-					}
-				}
-				if rec == nil {
-					t.Fatalf("%s: no query record in %v", transport, logs.records(t))
-				}
+				rec := logs.waitRecord(t, transport, func(r map[string]any) bool { return r["transport"] == transport })
 				checkRecord(t, rec, map[string]any{"client": client, "qname": "nope.service.disco.internal.",
 					"qtype": "AAAA", "rcode": "NXDOMAIN", "component": "query"})
 			}
