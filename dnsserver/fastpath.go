@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"net/netip"
 	"strings"
 	"unsafe"
 
@@ -167,9 +168,21 @@ func newScratch() *scratch {
 	return &scratch{key: make([]byte, 0, 300), out: make([]byte, 0, dns.MaxMsgSize)}
 }
 
-// ServeUDP answers one UDP query packet. It returns the response packet
-// (in s's memory, valid until the next call) or nil to stay silent.
-func (h *Handler) serveUDP(pkt []byte, s *scratch) []byte {
+// serveUDP answers one UDP query packet from the client at from. It
+// returns the response packet (in s's memory, valid until the next call)
+// or nil to stay silent. from is only read by the query log: callers may
+// pass the zero value when h.qlog is nil.
+func (h *Handler) serveUDP(pkt []byte, from netip.AddrPort, s *scratch) []byte {
+	if h.qlog != nil {
+		return h.serveUDPLogged(pkt, from, s)
+	}
+	out, _, _ := h.answerUDP(pkt, s)
+	return out
+}
+
+// answerUDP answers one UDP query packet like serveUDP and also returns
+// the query type and response code counted.
+func (h *Handler) answerUDP(pkt []byte, s *scratch) (out []byte, qtype uint16, rcode int) {
 	q, key, ok := parseWireQuery(pkt, s.key[:0])
 	s.key = key
 	if !ok {
@@ -194,7 +207,7 @@ func (h *Handler) serveUDP(pkt []byte, s *scratch) []byte {
 	if len(c.variants) > 1 {
 		v = c.variants[rand.IntN(len(c.variants))]
 	}
-	out := append(s.out[:0], v...)
+	out = append(s.out[:0], v...)
 	out[0], out[1] = pkt[0], pkt[1]              // ID
 	out[2] = out[2]&^0x01 | pkt[2]&0x01          // RD copied
 	out[3] = out[3]&^0x10 | pkt[3]&0x10          // CD copied
@@ -203,7 +216,7 @@ func (h *Handler) serveUDP(pkt []byte, s *scratch) []byte {
 	if c.truncated {
 		h.stats.truncated.Add(1)
 	}
-	return out
+	return out, q.qtype, c.rcode
 }
 
 // build computes and caches the answer for a fast-path key.
@@ -252,7 +265,7 @@ func (h *Handler) build(key []byte, q wireQuery, snap *registry.Snapshot, zs *zo
 
 // slowUDP answers a packet the fast path does not handle with the full
 // miekg/dns path.
-func (h *Handler) slowUDP(pkt []byte, s *scratch) []byte {
+func (h *Handler) slowUDP(pkt []byte, s *scratch) (out []byte, qtype uint16, rcode int) {
 	req := new(dns.Msg)
 	if err := req.Unpack(pkt); err != nil {
 		out := formErr(pkt, s)
@@ -261,23 +274,23 @@ func (h *Handler) slowUDP(pkt []byte, s *scratch) []byte {
 		} else {
 			h.stats.count(transportUDP, 0, dns.RcodeFormatError)
 		}
-		return out
+		return out, 0, dns.RcodeFormatError
 	}
 	resp := h.Respond(req, true)
 	if resp == nil {
 		h.stats.dropped.Add(1)
-		return nil
+		return nil, 0, 0
 	}
 	out, err := resp.PackBuffer(s.out[:cap(s.out)])
 	if err != nil {
 		h.log.Debug("pack response", "err", err)
-		return nil
+		return nil, 0, 0
 	}
 	h.stats.count(transportUDP, qtypeOf(req), resp.Rcode)
 	if resp.Truncated {
 		h.stats.truncated.Add(1)
 	}
-	return out
+	return out, qtypeOf(req), resp.Rcode
 }
 
 // formErr answers a packet that does not parse: FORMERR with the header's

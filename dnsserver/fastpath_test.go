@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +20,7 @@ func fastQuery(t testing.TB, h *Handler, s *scratch, req *dns.Msg) *dns.Msg {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := h.serveUDP(pkt, s)
+	out := h.serveUDP(pkt, netip.AddrPort{}, s)
 	if out == nil {
 		return nil
 	}
@@ -193,7 +194,7 @@ func TestMalformedPackets(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out := h.serveUDP(tc.pkt, s)
+			out := h.serveUDP(tc.pkt, netip.AddrPort{}, s)
 			if tc.rcode == -1 {
 				if out != nil {
 					t.Fatalf("answered %x, want silence", out)
@@ -233,11 +234,11 @@ func BenchmarkFastPathHit(b *testing.B) {
 			req.SetQuestion(tc.qname, tc.qtype)
 			pkt, _ := req.Pack()
 			s := newScratch()
-			h.serveUDP(pkt, s)
+			h.serveUDP(pkt, netip.AddrPort{}, s)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if h.serveUDP(pkt, s) == nil {
+				if h.serveUDP(pkt, netip.AddrPort{}, s) == nil {
 					b.Fatal("no answer")
 				}
 			}

@@ -57,6 +57,10 @@ type Config struct {
 	// start time is a good value); a fixed serial keeps negative answers
 	// cacheable per service.
 	Serial uint32
+	// QueryLog, when not nil, gets one Info record per answered query (see
+	// querylog.go). Nil turns the query log off; it then costs one pointer
+	// check per query.
+	QueryLog *slog.Logger
 }
 
 // Validate reports every problem with c.
@@ -86,6 +90,7 @@ type Handler struct {
 	src   Source
 	zones ZoneSource
 	log   *slog.Logger
+	qlog  *slog.Logger // nil: no query log
 	cache *answerCache
 	stats stats
 }
@@ -96,7 +101,7 @@ func NewHandler(cfg Config, src Source, zs ZoneSource, log *slog.Logger) *Handle
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, src: src, zones: zs, log: log, cache: newAnswerCache(cfg.CacheSize)}
+	return &Handler{cfg: cfg, src: src, zones: zs, log: log, qlog: cfg.QueryLog, cache: newAnswerCache(cfg.CacheSize)}
 }
 
 // currentZones returns the zones to answer from, or nil.
@@ -126,9 +131,17 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if resp.Truncated {
 		h.stats.truncated.Add(1)
 	}
-	h.stats.observe(time.Since(start))
+	took := time.Since(start)
+	h.stats.observe(took)
 	if err := w.WriteMsg(resp); err != nil {
 		h.log.Debug("write response", "err", err)
+	}
+	if h.qlog != nil {
+		client := ""
+		if a := w.RemoteAddr(); a != nil {
+			client = a.String()
+		}
+		h.logQuery(client, qnameOf(req), qtypeOf(req), resp.Rcode, t, resp.Truncated, took)
 	}
 }
 

@@ -203,7 +203,7 @@ func (s *Server) serveUDPSimple(c *net.UDPConn) {
 			continue // no one can receive an answer at port 0
 		}
 		start := time.Now()
-		out := s.handler.serveUDP(buf[:n], sc)
+		out := s.handler.serveUDP(buf[:n], from, sc)
 		s.handler.stats.observe(time.Since(start))
 		if out != nil {
 			if _, err := c.WriteToUDPAddrPort(out, from); err != nil && !errors.Is(err, net.ErrClosed) {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
 	"time"
 	"unsafe"
 
@@ -85,7 +86,11 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 				continue // no one can receive an answer at port 0
 			}
 			pkt := bufs[i*udpSlotBytes : i*udpSlotBytes+int(in[i].len)]
-			resp := s.handler.serveUDP(pkt, slots[i])
+			var from netip.AddrPort
+			if s.handler.qlog != nil {
+				from = sockaddrAddrPort(&names[i])
+			}
+			resp := s.handler.serveUDP(pkt, from, slots[i])
 			if resp == nil {
 				continue
 			}
@@ -126,4 +131,18 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			}
 		}
 	}
+}
+
+// sockaddrAddrPort decodes a sockaddr_in or sockaddr_in6 filled in by
+// recvmmsg; an unknown family gives the zero AddrPort.
+func sockaddrAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	port := binary.BigEndian.Uint16((*[4]byte)(unsafe.Pointer(sa))[2:])
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), port)
+	case unix.AF_INET6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
+	}
+	return netip.AddrPort{}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,7 @@ type serveConfig struct {
 	TCPIdleTimeout    time.Duration
 	MaxTCPConns       int
 	ShutdownTimeout   time.Duration
+	QueryLog          bool
 	// CommitBatch caps the writes per durable commit (0: no cap). One
 	// commit per write (1) is only for measuring what group commit buys.
 	CommitBatch int
@@ -62,6 +64,7 @@ func serveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "tcp-idle-timeout", Value: 10 * time.Second, Usage: "close DNS TCP connections idle this long", EnvVars: env("tcp-idle-timeout")},
 		&cli.IntFlag{Name: "max-tcp-conns", Value: 1000, Usage: "most concurrent DNS TCP connections", EnvVars: env("max-tcp-conns")},
 		&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "longest graceful stop on SIGTERM", EnvVars: env("shutdown-timeout")},
+		&cli.BoolFlag{Name: "query-log", Usage: "log every answered DNS query at info (component=query), whatever --log-level says", EnvVars: env("query-log")},
 	}
 }
 
@@ -76,7 +79,8 @@ e.g. DISCO_DNS_ADDR for --dns-addr.
 Examples:
    disco serve
    disco serve --dns-addr 0.0.0.0:53 --admin-addr 10.0.0.2:8054 --admin-token "$TOKEN"
-   disco serve --zones-dir /etc/disco/zones --dns-ttl 10s --log-format json`,
+   disco serve --zones-dir /etc/disco/zones --dns-ttl 10s --log-format json
+   disco serve --query-log --log-level warn      # only warnings and one line per query`,
 		Flags: serveFlags(),
 		Action: func(c *cli.Context) error {
 			cfg, err := serveConfigFrom(c)
@@ -104,6 +108,7 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		TCPIdleTimeout:    c.Duration("tcp-idle-timeout"),
 		MaxTCPConns:       c.Int("max-tcp-conns"),
 		ShutdownTimeout:   c.Duration("shutdown-timeout"),
+		QueryLog:          c.Bool("query-log"),
 	}
 	var errs []error
 	var err error
@@ -199,4 +204,25 @@ func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// queryLogger returns the logger of the query log: log's output and format
+// with component=query, at info whatever the level of log, so that
+// --query-log alone turns it on.
+func queryLogger(log *slog.Logger) *slog.Logger {
+	return slog.New(infoHandler{log.Handler()}).With("component", "query")
+}
+
+// infoHandler passes records at info and above to its handler whatever
+// that handler's own level.
+type infoHandler struct{ slog.Handler }
+
+func (h infoHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h infoHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return infoHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h infoHandler) WithGroup(name string) slog.Handler {
+	return infoHandler{h.Handler.WithGroup(name)}
 }

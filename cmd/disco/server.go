@@ -61,10 +61,14 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		log.Error("some zones failed to load", "err", err)
 	}
 
+	var qlog *slog.Logger
+	if cfg.QueryLog {
+		qlog = queryLogger(log)
+	}
 	handler := dnsserver.NewHandler(dnsserver.Config{
 		Domain: cfg.Domain, TTL: cfg.DNSTTL, NegativeTTL: cfg.NegativeTTL,
 		ServeWarning: cfg.ServeWarning, MinHealthyPercent: cfg.MinHealthyPercent, NSAddrs: cfg.NSAddrs,
-		Serial: uint32(time.Now().Unix()),
+		Serial: uint32(time.Now().Unix()), QueryLog: qlog,
 	}, reg, zm, log.With("component", "dns"))
 	metrics.register(handler, registryCollector{reg})
 	dnsSrv := dnsserver.NewServer(dnsserver.ServerConfig{
@@ -117,7 +121,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 	}
 	ready.Store(true)
 	log.Info("disco started", "dns", dnsSrv.Addr().String(), "admin", adminLn.Addr().String(),
-		"domain", cfg.Domain, "data_dir", cfg.DataDir)
+		"domain", cfg.Domain, "data_dir", cfg.DataDir, "query_log", cfg.QueryLog)
 	if started != nil {
 		started(dnsSrv.Addr(), adminLn.Addr())
 	}

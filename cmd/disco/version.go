@@ -34,6 +34,13 @@ func versionCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "version",
 		Usage: "print the version of disco",
+		Description: `Prints the version and the VCS revision the binary was built from, as
+"disco VERSION (revision REV)". The same values are in the metric
+disco_build_info of a running server.
+
+Examples:
+   disco version
+   curl -s http://127.0.0.1:8054/metrics | grep disco_build_info`,
 		Action: func(c *cli.Context) error {
 			ver, rev := buildVersion()
 			_, err := fmt.Fprintf(c.App.Writer, "disco %s (revision %s)\n", ver, rev)

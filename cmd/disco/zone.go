@@ -17,8 +17,14 @@ const defaultDomain = "disco.internal."
 // zoneCommand returns "disco zone" and its subcommands.
 func zoneCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "zone",
-		Usage:       "work with zone files",
+		Name:  "zone",
+		Usage: "work with zone files",
+		Description: `Commands for the static zone files "disco serve --zones-dir" serves.
+A running server reloads its zones on SIGHUP or POST /v1/zones/reload.
+
+Examples:
+   disco zone check /etc/disco/zones/*.zone
+   disco zone check example.com.zone && systemctl reload disco`,
 		Subcommands: []*cli.Command{zoneCheckCommand()},
 	}
 }

@@ -1,0 +1,6 @@
+// Package e2e holds end-to-end tests that drive the built disco binary as
+// an operator would: a child process on loopback ports, real resolvers
+// (Unbound, dnsmasq) in front of it configured with the snippets of
+// docs/forwarding.md, signals, logs and metrics. The package has no code
+// outside its tests.
+package e2e

@@ -1,0 +1,339 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// discoBin is the disco binary built once for all tests.
+var discoBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "disco-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	discoBin = filepath.Join(dir, "disco")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	// go test puts $GOROOT/bin first in PATH.
+	build := exec.CommandContext(ctx, "go", "build", "-o", discoBin, "disco/cmd/disco")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: go build disco: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+const (
+	testToken = "e2e-token"
+	// wait bounds every wait for a process or a condition.
+	wait = 20 * time.Second
+)
+
+// logLines collects a process's output line by line and lets tests wait
+// for a line.
+type logLines struct {
+	mu      sync.Mutex
+	partial []byte
+	lines   []string
+	changed chan struct{} // closed and replaced on every new line
+}
+
+func newLogLines() *logLines { return &logLines{changed: make(chan struct{})} }
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	added := false
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		l.lines = append(l.lines, string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+		added = true
+	}
+	if added {
+		close(l.changed)
+		l.changed = make(chan struct{})
+	}
+	return len(p), nil
+}
+
+// snapshot returns the complete lines so far and a channel closed at the
+// next one.
+func (l *logLines) snapshot() ([]string, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...), l.changed
+}
+
+func (l *logLines) String() string {
+	lines, _ := l.snapshot()
+	return strings.Join(lines, "\n")
+}
+
+// proc is a child process whose output is collected.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *logLines
+	done chan struct{} // closed when the process has exited
+	err  error         // Wait's result, set before done is closed
+}
+
+// startProc starts a child process that is stopped (SIGTERM, then SIGKILL)
+// when the test ends. Its output is logged if the test failed.
+func startProc(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: filepath.Base(name), out: newLogLines(), done: make(chan struct{})}
+	p.cmd = exec.Command(name, args...)
+	p.cmd.Stdout = p.out
+	p.cmd.Stderr = p.out
+	p.cmd.Env = childEnv()
+	p.cmd.WaitDelay = 5 * time.Second
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("output of %s %s:\n%s", p.name, strings.Join(args, " "), p.out)
+		}
+	})
+	return p
+}
+
+// stop ends the process if it still runs: SIGTERM, then SIGKILL.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(wait):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitLine waits for an output line that match accepts and returns it.
+func (p *proc) waitLine(t *testing.T, what string, match func(string) bool) string {
+	t.Helper()
+	deadline := time.After(wait)
+	seen := 0
+	for {
+		lines, changed := p.out.snapshot()
+		for _, l := range lines[seen:] {
+			if match(l) {
+				return l
+			}
+		}
+		seen = len(lines)
+		select {
+		case <-changed:
+		case <-p.done:
+			lines, _ := p.out.snapshot()
+			for _, l := range lines[seen:] {
+				if match(l) {
+					return l
+				}
+			}
+			t.Fatalf("%s exited (%v) before logging %s", p.name, p.err, what)
+		case <-deadline:
+			t.Fatalf("%s did not log %s within %s", p.name, what, wait)
+		}
+	}
+}
+
+// childEnv is the test's environment without DISCO_ variables, so that
+// an operator's settings do not leak into the processes under test.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DISCO_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// disco is a running "disco serve".
+type disco struct {
+	*proc
+	dnsAddr string // host:port
+	admin   string // http://host:port
+}
+
+// startDisco runs "disco serve" on free loopback ports with a fresh data
+// directory, the admin token and JSON logs, plus args, and waits until it
+// is up.
+func startDisco(t *testing.T, args ...string) *disco {
+	t.Helper()
+	all := append([]string{"serve", "--dns-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+		"--data-dir", t.TempDir(), "--admin-token", testToken, "--log-format", "json"}, args...)
+	p := startProc(t, discoBin, all...)
+	line := p.waitLine(t, `"disco started"`, func(l string) bool { return strings.Contains(l, `"disco started"`) })
+	var started struct{ DNS, Admin string }
+	if err := json.Unmarshal([]byte(line), &started); err != nil || started.DNS == "" || started.Admin == "" {
+		t.Fatalf("start line %q: %v", line, err)
+	}
+	return &disco{proc: p, dnsAddr: started.DNS, admin: "http://" + started.Admin}
+}
+
+// api sends a request with the admin token and returns status and body.
+func (d *disco) api(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, d.admin+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// register registers an instance and fails the test on any error.
+func (d *disco) register(t *testing.T, service, id, body string) {
+	t.Helper()
+	if code, b := d.api(t, http.MethodPut, "/v1/services/"+service+"/instances/"+id, body); code != http.StatusOK {
+		t.Fatalf("register %s/%s: HTTP %d %s", service, id, code, b)
+	}
+}
+
+// exchange sends one query to server over network ("udp" or "tcp").
+func exchange(t *testing.T, server, network, name string, qtype uint16, rd bool) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.RecursionDesired = rd
+	m.SetEdns0(dns.DefaultMsgSize, false)
+	c := &dns.Client{Net: network, Timeout: 5 * time.Second}
+	r, _, err := c.Exchange(m, server)
+	if err != nil {
+		t.Fatalf("%s %s to %s over %s: %v", name, dns.TypeToString[qtype], server, network, err)
+	}
+	return r
+}
+
+// freePort returns a loopback port that is free for both UDP and TCP.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		pc.Close()
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no loopback port free for both UDP and TCP")
+	return 0
+}
+
+// lookBin finds a program in PATH or in the sbin directories, which are
+// not in every user's PATH.
+func lookBin(name string) (string, bool) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, true
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// forwardingDoc is the guide whose snippets the tests run.
+const forwardingDoc = "../docs/forwarding.md"
+
+// docSnippet returns the code block of docs/forwarding.md between
+// "<!-- e2e-snippet: name -->" and "<!-- /e2e-snippet -->".
+func docSnippet(t *testing.T, name string) string {
+	t.Helper()
+	doc, err := os.ReadFile(forwardingDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin := "<!-- e2e-snippet: " + name + " -->"
+	_, rest, ok := strings.Cut(string(doc), begin)
+	if !ok {
+		t.Fatalf("%s has no %q marker", forwardingDoc, begin)
+	}
+	block, _, ok := strings.Cut(rest, "<!-- /e2e-snippet -->")
+	if !ok {
+		t.Fatalf("%s: snippet %q has no end marker", forwardingDoc, name)
+	}
+	var lines []string
+	sc := bufio.NewScanner(strings.NewReader(strings.TrimSpace(block)))
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) < 3 || !strings.HasPrefix(lines[0], "```") || lines[len(lines)-1] != "```" {
+		t.Fatalf("%s: snippet %q is not one fenced code block:\n%s", forwardingDoc, name, block)
+	}
+	return strings.Join(lines[1:len(lines)-1], "\n") + "\n"
+}
