@@ -81,6 +81,7 @@ func NewServer(cfg ServerConfig, handler *Handler, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = log.With("component", "dns")
 	return &Server{cfg: cfg, handler: handler, log: log}
 }
 

@@ -85,6 +85,7 @@ func New(cfg Config) *Registry {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
+	r.log = r.log.With("component", "registry")
 	if r.now == nil {
 		r.now = time.Now
 	}

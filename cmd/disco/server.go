@@ -40,7 +40,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		}
 	}()
 	metrics := newServerMetrics()
-	reg := registry.New(registry.Config{Store: st, Logger: log.With("component", "registry"), OnCommit: metrics.onCommit,
+	reg := registry.New(registry.Config{Store: st, Logger: log, OnCommit: metrics.onCommit,
 		MaxBatch: cfg.CommitBatch})
 	if err := reg.Load(ctx); err != nil {
 		return err
@@ -50,7 +50,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 	if err != nil {
 		return err
 	}
-	zm := zones.NewManager(cfg.ZonesDir, zones.Options{Reserved: reserved}, log.With("component", "zones"))
+	zm := zones.NewManager(cfg.ZonesDir, zones.Options{Reserved: reserved}, log)
 	reloadZones := func(ctx context.Context) (zones.Report, error) {
 		rep, err := zm.Reload(ctx)
 		metrics.onReload(zm.Current().Len(), err)
@@ -69,11 +69,11 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		Domain: cfg.Domain, TTL: cfg.DNSTTL, NegativeTTL: cfg.NegativeTTL,
 		ServeWarning: cfg.ServeWarning, MinHealthyPercent: cfg.MinHealthyPercent, NSAddrs: cfg.NSAddrs,
 		Serial: uint32(time.Now().Unix()), QueryLog: qlog,
-	}, reg, zm, log.With("component", "dns"))
+	}, reg, zm, log)
 	metrics.register(handler, registryCollector{reg})
 	dnsSrv := dnsserver.NewServer(dnsserver.ServerConfig{
 		Addr: cfg.DNSAddr, TCPIdleTimeout: cfg.TCPIdleTimeout, MaxTCPConns: cfg.MaxTCPConns,
-	}, handler, log.With("component", "dns"))
+	}, handler, log)
 	if err := dnsSrv.Listen(); err != nil {
 		return err
 	}
@@ -82,13 +82,13 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		return fmt.Errorf("listen admin %s: %w", cfg.AdminAddr, err)
 	}
 
-	mon := health.New(health.Config{Source: reg, Reporter: reg, Logger: log.With("component", "health"),
+	mon := health.New(health.Config{Source: reg, Reporter: reg, Logger: log,
 		OnCheck: metrics.onCheck, OnLag: metrics.onLag})
 	var ready atomic.Bool
 	api := admin.New(admin.Config{
 		Registry:    reg,
 		Token:       cfg.AdminToken,
-		Logger:      log.With("component", "admin"),
+		Logger:      log,
 		Heartbeat:   mon.Heartbeat,
 		ReloadZones: func(ctx context.Context) (any, error) { return reloadZones(ctx) },
 		Ready:       ready.Load,
