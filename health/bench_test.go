@@ -185,8 +185,11 @@ func BenchmarkScale(b *testing.B) {
 		b.ReportMetric(float64(len(lags))/elapsed.Seconds(), "probes/s")
 		b.ReportMetric(cpu.Seconds()/elapsed.Seconds(), "cpu-cores")
 		b.ReportMetric(float64(cpu.Microseconds())/float64(max(len(lags), 1)), "cpu-us/probe")
+		if allPassing == 0 { // not within the warm-up
+			allPassing = warmup
+		}
 		b.ReportMetric(allPassing.Seconds(), "s-to-all-passing")
-		b.Logf("%d instances, %s checks: all passing %s after start (%d at warm-up end); %d probes in %s (%.1f%% of schedule); "+
+		b.Logf("%d instances, %s checks: all passing %s after start (at most the warm-up; %d at its end); %d probes in %s (%.1f%% of schedule); "+
 			"results passing=%d warning=%d critical=%d; lag p50=%s p90=%s p99=%s max=%s; "+
 			"monitor cpu %s (%.2f cores); server process cpu %s (whole run, not counted)",
 			instances, interval, allPassing.Round(time.Millisecond), passingInstances, len(lags), elapsed.Round(time.Millisecond), 100*float64(len(lags))/expected,

@@ -501,7 +501,8 @@ func (m *Monitor) probe(ctx context.Context, j job) (Result, bool) {
 // settle tells the registry about t when its combined status changed, or
 // when the first result of one of its checks changed the output (so that
 // "waiting for the first check" gives way to what the check saw), and logs
-// transitions. Called with m.mu held.
+// transitions. Called with m.mu held; it may reconcile the targets (and so
+// drop t).
 func (m *Monitor) settle(t *target, now time.Time, first bool) {
 	status, output := t.health()
 	changed := status != t.reported.Status
@@ -519,6 +520,9 @@ func (m *Monitor) settle(t *target, now time.Time, first bool) {
 	}
 	t.reported = h
 	m.cfg.Reporter.SetHealth(t.key, t.rev, h)
+	// Follow the snapshot this published from its Touched list now, while
+	// it is the next version, rather than by a full rescan later.
+	m.sync(now)
 }
 
 // startReap asks the registry to remove c's instance, critical for longer

@@ -901,7 +901,7 @@ func TestDispatch(t *testing.T) {
 			checks[i] = newTarget(in, time.Now()).checks[0]
 		}
 		m.mu.Lock()
-		m.running = true
+		m.running, m.services = true, make(map[string]*watched)
 		m.dispatch(ctx, job{checks[0], time.Now()}) // answers at once
 		m.mu.Unlock()
 		synctest.Wait()
