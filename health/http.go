@@ -30,20 +30,21 @@ const (
 	maxBodyOutput = 96
 	// maxHeaderBytes caps the response headers a probe accepts.
 	maxHeaderBytes = 16 << 10
-	// maxIdleConns caps the connections kept open between probes, in all
-	// and per target (host and port).
+	// maxIdleConns and maxIdleConnsPerHost cap the connections kept open
+	// between probes, in all and per target (host and port).
 	maxIdleConns        = 512
 	maxIdleConnsPerHost = 16
 	// idleConnTimeout closes a connection unused for this long.
 	idleConnTimeout = 30 * time.Second
 )
 
-// HTTPChecker probes http checks: a GET of the check's URL, passing on 2xx,
-// warning on 429 and critical on anything else, on a redirect it does not
-// follow, and on an error or timeout. It reads at most 4 KiB of a body, and
-// keeps at most one idle connection per target for the next probe (256 in
-// all, closed after 30s unused); a body longer than that closes the
-// connection instead. It ignores proxy settings from the environment and
+// HTTPChecker probes http checks: a GET of the check's URL (HTTP/1.1),
+// passing on 2xx, warning on 429 and critical on anything else, on a
+// redirect it does not follow, and on an error or timeout. It reads at most
+// 4 KiB of a body. It keeps connections open for the next probes, but few:
+// as many per target (host and port) as probed it at once, at most 16, and
+// 512 in all, each closed after 30s unused; a body longer than 4 KiB closes
+// its connection. It ignores proxy settings from the environment and
 // verifies TLS certificates.
 type HTTPChecker struct {
 	client *http.Client

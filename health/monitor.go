@@ -69,6 +69,7 @@ type Config struct {
 	OnCheck func(t registry.CheckType, s registry.Status, took time.Duration)
 	// OnLag, if set, is called when a probe starts with how late it is
 	// against its schedule, waiting for a free slot included (for metrics).
+	// OnCheck and OnLag are called from many goroutines at once.
 	OnLag func(lag time.Duration)
 }
 

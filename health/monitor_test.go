@@ -407,6 +407,27 @@ func TestTTL(t *testing.T) {
 			}
 		})
 	})
+	t.Run("with-http-check", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h := start(t, nil)
+			h.world.set(endpoint(1), up)
+			k := h.register("job", "job-1", hc(endpoint(1), time.Second, 500*time.Millisecond, 1, 3), ttl(2*time.Second, 1)).Key()
+			sleep(time.Second)
+			if got := h.health(k); got.Status != critical || got.Output != "ttl check 2: waiting for the first check" {
+				t.Fatalf("http passing, no heartbeat yet: %+v", got)
+			}
+			if err := h.mon.Heartbeat(k); err != nil {
+				t.Fatal(err)
+			}
+			if got := h.health(k); got.Status != passing || got.Output != "http check 1: HTTP 200 OK" {
+				t.Fatalf("after a heartbeat: %+v, want passing", got)
+			}
+			sleep(2 * time.Second)
+			if got := h.health(k); got.Status != critical || got.Output != "ttl check 2: no heartbeat within 2s" {
+				t.Fatalf("ttl after the heartbeat: %+v", got)
+			}
+		})
+	})
 	t.Run("errors", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			h := start(t, nil)
