@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -51,6 +52,9 @@ func (r Result) normalize() Result {
 // clean returns s on one line, without control characters or invalid
 // UTF-8, cut to at most max bytes at a character boundary.
 func clean(s string, max int) string {
+	if len(s) <= max && plain(s) {
+		return s
+	}
 	var b strings.Builder
 	space := false
 	for _, r := range strings.ToValidUTF8(s, "?") {
@@ -74,9 +78,30 @@ func clean(s string, max int) string {
 	return b.String()
 }
 
+// withTimeout returns ctx limited to d from now, or ctx itself when its
+// deadline comes sooner (as when the monitor already set the timeout).
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); d <= 0 || ok && time.Until(dl) <= d {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
 // timedOut reports whether a probe failed by running out of time: its
 // context is done or the error is a timeout.
 func timedOut(ctx context.Context, err error) bool {
 	var ne net.Error
 	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// plain reports whether s is printable ASCII with single spaces inside,
+// which clean leaves as it is.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < ' ' || c > '~' || c == ' ' && (i == 0 || i == len(s)-1 || s[i-1] == ' ') {
+			return false
+		}
+	}
+	return true
 }

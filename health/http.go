@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"disco/registry"
 )
@@ -29,13 +30,22 @@ const (
 	maxBodyOutput = 96
 	// maxHeaderBytes caps the response headers a probe accepts.
 	maxHeaderBytes = 16 << 10
+	// maxIdleConns and maxIdleConnsPerHost cap the connections kept open
+	// between probes, in all and per target (host and port).
+	maxIdleConns        = 512
+	maxIdleConnsPerHost = 16
+	// idleConnTimeout closes a connection unused for this long.
+	idleConnTimeout = 30 * time.Second
 )
 
-// HTTPChecker probes http checks: a GET of the check's URL, passing on 2xx,
-// warning on 429 and critical on anything else, on a redirect it does not
-// follow, and on an error or timeout. It uses a fresh connection for every
-// probe (no keep-alive), ignores proxy settings from the environment,
-// verifies TLS certificates, and reads at most 4 KiB of a body.
+// HTTPChecker probes http checks: a GET of the check's URL (HTTP/1.1),
+// passing on 2xx, warning on 429 and critical on anything else, on a
+// redirect it does not follow, and on an error or timeout. It reads at most
+// 4 KiB of a body. It keeps connections open for the next probes, but few:
+// as many per target (host and port) as probed it at once, at most 16, and
+// 512 in all, each closed after 30s unused; a body longer than 4 KiB closes
+// its connection. It ignores proxy settings from the environment and
+// verifies TLS certificates.
 type HTTPChecker struct {
 	client *http.Client
 }
@@ -45,9 +55,10 @@ func NewHTTPChecker() *HTTPChecker {
 	tr := &http.Transport{
 		Proxy:                  nil,
 		DialContext:            (&net.Dialer{KeepAlive: -1}).DialContext,
-		DisableKeepAlives:      true,
 		DisableCompression:     true,
-		MaxIdleConnsPerHost:    -1,
+		MaxIdleConns:           maxIdleConns,
+		MaxIdleConnsPerHost:    maxIdleConnsPerHost,
+		IdleConnTimeout:        idleConnTimeout,
 		MaxResponseHeaderBytes: maxHeaderBytes,
 		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
 	}
@@ -84,11 +95,8 @@ func port(u *url.URL) string {
 
 // Check probes c.URL within c.Timeout (and ctx).
 func (h *HTTPChecker) Check(ctx context.Context, c registry.Check) Result {
-	if t := c.Timeout.Std(); t > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t)
-		defer cancel()
-	}
+	ctx, cancel := withTimeout(ctx, c.Timeout.Std())
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
 	if err != nil {
 		return Result{registry.StatusCritical, fmt.Sprintf("bad url %q: %v", c.URL, err)}
@@ -106,10 +114,10 @@ func (h *HTTPChecker) Check(ctx context.Context, c registry.Check) Result {
 		}
 		return Result{registry.StatusCritical, err.Error()}
 	}
-	body := make([]byte, maxBody)
-	n, _ := io.ReadFull(resp.Body, body)
-	resp.Body.Close()
-	body = body[:n]
+	defer resp.Body.Close()
+	// Read what a small body holds, so that the connection can serve the
+	// next probe; stop at maxBody.
+	body := io.LimitReader(resp.Body, maxBody)
 
 	out := "HTTP " + resp.Status
 	if resp.Status == "" {
@@ -117,13 +125,18 @@ func (h *HTTPChecker) Check(ctx context.Context, c registry.Check) Result {
 	}
 	switch code := resp.StatusCode; {
 	case code >= 200 && code <= 299:
+		io.Copy(io.Discard, body)
 		return Result{registry.StatusPassing, out}
 	case code >= 300 && code <= 399 && resp.Header.Get("Location") != "":
 		out += " (redirect to " + resp.Header.Get("Location") + " not followed)"
+		io.Copy(io.Discard, body)
 	default:
-		if line := firstLine(body); line != "" {
+		start := make([]byte, 2*maxBodyOutput)
+		n, _ := io.ReadFull(body, start)
+		if line := firstLine(start[:n]); line != "" {
 			out += ": " + line
 		}
+		io.Copy(io.Discard, body)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
 		return Result{registry.StatusWarning, out}

@@ -240,6 +240,9 @@ func TestClean(t *testing.T) {
 		{"bad \xff utf8", 256, "bad ? utf8"},
 		{"héllo wörld", 6, "héllo"},
 		{"abcdef", 3, "abc"},
+		{"a  b ", 256, "a b"},
+		{" a", 256, "a"},
+		{"tab\there", 256, "tab here"},
 		{strings.Repeat("é", 200), MaxOutput, strings.Repeat("é", MaxOutput/2)},
 	}
 	for _, tt := range tests {
@@ -248,5 +251,52 @@ func TestClean(t *testing.T) {
 				t.Errorf("clean = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestHTTPCheckerConnections checks that probes reuse a connection when
+// the body was small enough to read, hang up when it was not, and notice
+// a server that went away.
+func TestHTTPCheckerConnections(t *testing.T) {
+	var conns atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fine") })
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strings.Repeat("x", 2*maxBody))
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+
+	h := NewHTTPChecker()
+	probe := func(path string) Result {
+		return h.Check(context.Background(), httpCheck(srv.URL+path, 5*time.Second))
+	}
+	for range 5 {
+		if r := probe("/ok"); r.Status != registry.StatusPassing {
+			t.Fatalf("/ok: %+v", r)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("5 probes with small bodies used %d connections, want 1", n)
+	}
+	for range 3 {
+		if r := probe("/big"); r.Status != registry.StatusPassing {
+			t.Fatalf("/big: %+v", r)
+		}
+	}
+	// The first reuses the idle connection; each hangs up after it.
+	if n := conns.Load(); n != 3 {
+		t.Errorf("%d connections after 3 probes with bodies over %d bytes, want 3 (none reused after such a body)", n, maxBody)
+	}
+	srv.CloseClientConnections()
+	srv.Close()
+	if r := probe("/ok"); r.Status != registry.StatusCritical || !strings.Contains(r.Output, "connection refused") {
+		t.Errorf("after the server went away: %s %q, want critical, connection refused", r.Status, r.Output)
 	}
 }

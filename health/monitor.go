@@ -20,6 +20,10 @@ import (
 // DefaultMaxInFlight is the default cap on probes in flight.
 const DefaultMaxInFlight = 512
 
+// spareWorkers is how many idle probe workers stay for the next probes; a
+// worker finding more idle ones ends.
+const spareWorkers = 16
+
 // reapRetry is how long the monitor waits before asking again to reap an
 // instance when a Reap call failed or found the instance not critical.
 const reapRetry = 10 * time.Second
@@ -55,7 +59,7 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxInFlight caps the probes running at once; 0 means
 	// DefaultMaxInFlight. A probe due while the cap is reached waits for a
-	// slot.
+	// slot, and a check whose last probe still waits skips its next turn.
 	MaxInFlight int
 	// Checkers overrides the checker of a check type; types not in it use
 	// the real HTTPChecker and TCPChecker.
@@ -65,6 +69,7 @@ type Config struct {
 	OnCheck func(t registry.CheckType, s registry.Status, took time.Duration)
 	// OnLag, if set, is called when a probe starts with how late it is
 	// against its schedule, waiting for a free slot included (for metrics).
+	// OnCheck and OnLag are called from many goroutines at once.
 	OnLag func(lag time.Duration)
 }
 
@@ -93,20 +98,32 @@ func (c Config) validate() error {
 // Monitor runs the health checks of every instance in its Source. Its
 // methods are safe for concurrent use.
 type Monitor struct {
-	cfg      Config
-	log      *slog.Logger
-	checkers map[registry.CheckType]Checker
-	sem      chan struct{}
-	wake     chan struct{}
-	wg       sync.WaitGroup
+	cfg         Config
+	log         *slog.Logger
+	checkers    map[registry.CheckType]Checker
+	maxInFlight int
+	wake        chan struct{}
+	wg          sync.WaitGroup
 
 	mu      sync.Mutex
 	running bool
-	ctx     context.Context
 	// snap is the last snapshot reconciled.
 	snap     *registry.Snapshot
 	services map[string]*watched
 	queue    queue
+
+	// Probes due wait in jobs for one of at most maxInFlight workers.
+	// Idle workers wait on work; idle counts those not yet woken.
+	jobs    []job
+	workers int
+	idle    int
+	work    *sync.Cond
+}
+
+// job is a probe waiting for a worker.
+type job struct {
+	c   *check
+	due time.Time
 }
 
 // watched is the monitor's view of one service: the version of it last
@@ -130,11 +147,11 @@ func New(cfg Config) *Monitor {
 	for typ, ch := range cfg.Checkers {
 		m.checkers[typ] = ch
 	}
-	n := cfg.MaxInFlight
-	if n <= 0 {
-		n = DefaultMaxInFlight
+	m.maxInFlight = cfg.MaxInFlight
+	if m.maxInFlight <= 0 {
+		m.maxInFlight = DefaultMaxInFlight
 	}
-	m.sem = make(chan struct{}, n)
+	m.work = sync.NewCond(&m.mu)
 	return m
 }
 
@@ -152,10 +169,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 		m.mu.Unlock()
 		return errors.New("health monitor is already running")
 	}
-	m.running, m.ctx = true, ctx
+	m.running = true
 	m.snap, m.services, m.queue = nil, make(map[string]*watched), nil
 	m.mu.Unlock()
-	m.log.Info("health monitor started", "max_in_flight", cap(m.sem))
+	m.log.Info("health monitor started", "max_in_flight", m.maxInFlight)
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -191,7 +208,9 @@ func (m *Monitor) stop() {
 			t.gone = true
 		}
 	}
-	m.snap, m.services, m.queue = nil, nil, nil
+	m.snap, m.services, m.queue, m.jobs = nil, nil, nil, nil
+	m.idle = 0
+	m.work.Broadcast()
 	m.mu.Unlock()
 	m.wg.Wait()
 	m.log.Info("health monitor stopped")
@@ -397,8 +416,7 @@ func (m *Monitor) fire(ctx context.Context, now time.Time) (time.Time, bool) {
 				continue
 			}
 			c.busy = true
-			m.wg.Add(1)
-			go m.probe(ctx, c, due)
+			m.dispatch(ctx, job{c, due})
 		case expireEvent:
 			m.queue.pop()
 			if c.expire(now) {
@@ -413,49 +431,79 @@ func (m *Monitor) fire(ctx context.Context, now time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// probe runs one probe of c, due at due, once a slot is free, and applies
-// its result.
-func (m *Monitor) probe(ctx context.Context, c *check, due time.Time) {
-	defer m.wg.Done()
-	select {
-	case m.sem <- struct{}{}:
-	case <-ctx.Done():
-		m.mu.Lock()
-		c.busy = false
-		m.mu.Unlock()
-		return
+// dispatch hands a probe to an idle worker, or to a new one while fewer
+// than maxInFlight run; otherwise it waits its turn. Called with m.mu held.
+func (m *Monitor) dispatch(ctx context.Context, j job) {
+	m.jobs = append(m.jobs, j)
+	switch {
+	case m.idle > 0:
+		m.idle--
+		m.work.Signal()
+	case m.workers < m.maxInFlight:
+		m.workers++
+		m.wg.Add(1)
+		go m.worker(ctx)
 	}
-	start := time.Now()
-	if m.cfg.OnLag != nil {
-		m.cfg.OnLag(start.Sub(due))
-	}
-	pctx, cancel := context.WithTimeout(ctx, c.spec.Timeout.Std())
-	res := m.checkers[c.spec.Type].Check(pctx, c.spec).normalize()
-	cancel()
-	<-m.sem
-	took := time.Since(start)
-	if m.cfg.OnCheck != nil {
-		m.cfg.OnCheck(c.spec.Type, res.Status, took)
-	}
+}
 
+// worker runs probes until none is waiting and enough other workers are
+// idle, or the monitor stops.
+func (m *Monitor) worker(ctx context.Context) {
+	defer m.wg.Done()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c.busy = false
-	if ctx.Err() != nil || c.t.gone {
-		return
+	for {
+		for len(m.jobs) == 0 {
+			if !m.running || m.idle >= spareWorkers {
+				m.workers--
+				return
+			}
+			m.idle++
+			m.work.Wait() // whoever wakes it takes it off idle
+		}
+		j := m.jobs[0]
+		m.jobs[0] = job{}
+		m.jobs = m.jobs[1:]
+		if len(m.jobs) == 0 {
+			m.jobs = m.jobs[:0:0]
+		}
+		m.mu.Unlock()
+		res, ok := m.probe(ctx, j)
+		m.mu.Lock()
+		j.c.busy = false
+		if ok && m.running && !j.c.t.gone {
+			now := time.Now()
+			first := !j.c.seen
+			if j.c.observe(res, now) {
+				m.checkChanged(j.c)
+			}
+			m.settle(j.c.t, now, first)
+		}
 	}
-	now := time.Now()
-	first := !c.seen
-	if c.observe(res, now) {
-		m.checkChanged(c)
+}
+
+// probe runs one probe. It reports false when the monitor is stopping and
+// the result does not count.
+func (m *Monitor) probe(ctx context.Context, j job) (Result, bool) {
+	start := time.Now()
+	if m.cfg.OnLag != nil {
+		m.cfg.OnLag(start.Sub(j.due))
 	}
-	m.settle(c.t, now, first)
+	spec := j.c.spec
+	pctx, cancel := context.WithTimeout(ctx, spec.Timeout.Std())
+	res := m.checkers[spec.Type].Check(pctx, spec).normalize()
+	cancel()
+	if m.cfg.OnCheck != nil {
+		m.cfg.OnCheck(spec.Type, res.Status, time.Since(start))
+	}
+	return res, ctx.Err() == nil
 }
 
 // settle tells the registry about t when its combined status changed, or
 // when the first result of one of its checks changed the output (so that
 // "waiting for the first check" gives way to what the check saw), and logs
-// transitions. Called with m.mu held.
+// transitions. Called with m.mu held; it may reconcile the targets (and so
+// drop t).
 func (m *Monitor) settle(t *target, now time.Time, first bool) {
 	status, output := t.health()
 	changed := status != t.reported.Status
@@ -473,6 +521,9 @@ func (m *Monitor) settle(t *target, now time.Time, first bool) {
 	}
 	t.reported = h
 	m.cfg.Reporter.SetHealth(t.key, t.rev, h)
+	// Follow the snapshot this published from its Touched list now, while
+	// it is the next version, rather than by a full rescan later.
+	m.sync(now)
 }
 
 // startReap asks the registry to remove c's instance, critical for longer

@@ -407,6 +407,27 @@ func TestTTL(t *testing.T) {
 			}
 		})
 	})
+	t.Run("with-http-check", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h := start(t, nil)
+			h.world.set(endpoint(1), up)
+			k := h.register("job", "job-1", hc(endpoint(1), time.Second, 500*time.Millisecond, 1, 3), ttl(2*time.Second, 1)).Key()
+			sleep(time.Second)
+			if got := h.health(k); got.Status != critical || got.Output != "ttl check 2: waiting for the first check" {
+				t.Fatalf("http passing, no heartbeat yet: %+v", got)
+			}
+			if err := h.mon.Heartbeat(k); err != nil {
+				t.Fatal(err)
+			}
+			if got := h.health(k); got.Status != passing || got.Output != "http check 1: HTTP 200 OK" {
+				t.Fatalf("after a heartbeat: %+v, want passing", got)
+			}
+			sleep(2 * time.Second)
+			if got := h.health(k); got.Status != critical || got.Output != "ttl check 2: no heartbeat within 2s" {
+				t.Fatalf("ttl after the heartbeat: %+v", got)
+			}
+		})
+	})
 	t.Run("errors", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			h := start(t, nil)
@@ -884,4 +905,48 @@ func TestSync(t *testing.T) {
 			t.Errorf("%s: %d events queued for %d targets with one check", st.name, queued, len(want))
 		}
 	}
+}
+
+// TestDispatch checks that probes due together run together: an idle
+// worker takes one and new workers the others.
+func TestDispatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld()
+		reg := registry.New(registry.Config{})
+		m := New(Config{Source: reg, Reporter: reg, Checkers: map[registry.CheckType]Checker{registry.CheckHTTP: w}})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		checks := make([]*check, 4)
+		for i := range checks {
+			in := register(t, reg, "web", fmt.Sprintf("web-%d", i), hc(endpoint(i), time.Second, 500*time.Millisecond, 1, 3))
+			checks[i] = newTarget(in, time.Now()).checks[0]
+		}
+		m.mu.Lock()
+		m.running, m.services = true, make(map[string]*watched)
+		m.dispatch(ctx, job{checks[0], time.Now()}) // answers at once
+		m.mu.Unlock()
+		synctest.Wait()
+		m.mu.Lock()
+		if m.workers != 1 || m.idle != 1 {
+			t.Fatalf("%d workers, %d idle; want one idle worker", m.workers, m.idle)
+		}
+		for _, c := range checks[1:] {
+			w.set(c.spec.URL, hanging)
+			m.dispatch(ctx, job{c, time.Now()})
+		}
+		m.mu.Unlock()
+		synctest.Wait()
+		w.mu.Lock()
+		in := w.inFlight
+		w.mu.Unlock()
+		if in != 3 {
+			t.Errorf("%d probes running, want the 3 dispatched together", in)
+		}
+		cancel()
+		m.mu.Lock()
+		m.running = false
+		m.work.Broadcast()
+		m.mu.Unlock()
+		m.wg.Wait()
+	})
 }

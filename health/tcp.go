@@ -21,11 +21,8 @@ func NewTCPChecker() *TCPChecker {
 
 // Check connects to c.Address within c.Timeout (and ctx).
 func (t *TCPChecker) Check(ctx context.Context, c registry.Check) Result {
-	if d := c.Timeout.Std(); d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
+	ctx, cancel := withTimeout(ctx, c.Timeout.Std())
+	defer cancel()
 	conn, err := t.dialer.DialContext(ctx, "tcp", c.Address)
 	if err != nil {
 		if timedOut(ctx, err) {
