@@ -63,6 +63,10 @@ type Config struct {
 	Metrics http.Handler
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MinHealthyPercent and ServeWarning are the DNS policy, to report
+	// which services DNS serves whole (fail open).
+	MinHealthyPercent int
+	ServeWarning      bool
 }
 
 // Server is the admin API. Its handler is safe for concurrent use.
@@ -317,7 +321,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listServices(w http.ResponseWriter, _ *http.Request) error {
-	writeJSON(w, http.StatusOK, serviceList(s.reg.Snapshot()))
+	writeJSON(w, http.StatusOK, s.serviceList(s.reg.Snapshot()))
 	return nil
 }
 
@@ -330,7 +334,7 @@ func (s *Server) getService(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return fmt.Errorf("%w: service %q is not registered", registry.ErrNotFound, name)
 	}
-	writeJSON(w, http.StatusOK, serviceView(svc))
+	writeJSON(w, http.StatusOK, s.serviceView(svc))
 	return nil
 }
 
@@ -348,7 +352,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Debug("service settings written", "service", name)
-	writeJSON(w, http.StatusOK, serviceView(svc))
+	writeJSON(w, http.StatusOK, s.serviceView(svc))
 	return nil
 }
 

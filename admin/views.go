@@ -39,6 +39,9 @@ type ServiceSummary struct {
 	Instances int               `json:"instances"`
 	Counts    registry.Counts   `json:"counts"`
 	Settings  registry.Settings `json:"settings"`
+	// FailOpen is set while DNS serves every instance because too few are
+	// healthy (min_healthy_percent).
+	FailOpen bool `json:"fail_open"`
 }
 
 // ServiceList is the answer to GET /v1/services.
@@ -51,10 +54,13 @@ type ServiceList struct {
 // ServiceView is one service with its settings and instances, the answer
 // to GET and PUT /v1/services/{service}.
 type ServiceView struct {
-	Name      string            `json:"name"`
-	Settings  registry.Settings `json:"settings"`
-	Counts    registry.Counts   `json:"counts"`
-	Instances []InstanceView    `json:"instances"`
+	Name     string            `json:"name"`
+	Settings registry.Settings `json:"settings"`
+	Counts   registry.Counts   `json:"counts"`
+	// FailOpen is set while fewer than min_healthy_percent of the
+	// instances are healthy and DNS serves all of them.
+	FailOpen  bool           `json:"fail_open"`
+	Instances []InstanceView `json:"instances"`
 }
 
 // MaintenanceRequest is the body of PUT .../maintenance.
@@ -106,12 +112,13 @@ func instanceView(in *registry.Instance) InstanceView {
 }
 
 // serviceView returns the JSON view of svc and its instances.
-func serviceView(svc *registry.Service) ServiceView {
+func (s *Server) serviceView(svc *registry.Service) ServiceView {
 	all := svc.Instances()
 	v := ServiceView{
 		Name:      svc.Name(),
 		Settings:  svc.Settings(),
 		Counts:    svc.Counts(),
+		FailOpen:  svc.FailOpen(s.cfg.MinHealthyPercent, s.cfg.ServeWarning),
 		Instances: make([]InstanceView, 0, len(all)),
 	}
 	for _, in := range all {
@@ -121,7 +128,7 @@ func serviceView(svc *registry.Service) ServiceView {
 }
 
 // serviceList returns the JSON view of every service in snap.
-func serviceList(snap *registry.Snapshot) ServiceList {
+func (s *Server) serviceList(snap *registry.Snapshot) ServiceList {
 	svcs := snap.Services()
 	l := ServiceList{Version: snap.Version(), Services: make([]ServiceSummary, 0, len(svcs))}
 	for _, svc := range svcs {
@@ -131,6 +138,7 @@ func serviceList(snap *registry.Snapshot) ServiceList {
 			Instances: c.Total(),
 			Counts:    c,
 			Settings:  svc.Settings(),
+			FailOpen:  svc.FailOpen(s.cfg.MinHealthyPercent, s.cfg.ServeWarning),
 		})
 	}
 	return l

@@ -28,6 +28,14 @@ type testServer struct {
 	admin   string
 	dataDir string
 	stop    func() error
+	logs    *lockedWriter
+}
+
+// logText returns what the server logged so far.
+func (s *testServer) logText() string {
+	s.logs.mu.Lock()
+	defer s.logs.mu.Unlock()
+	return s.logs.w.(*bytes.Buffer).String()
 }
 
 // startServer runs the server with a fresh data dir unless cfg sets one;
@@ -47,14 +55,14 @@ func startServer(t *testing.T, mod func(*serveConfig)) *testServer {
 	type addrs struct{ dns, admin net.Addr }
 	up := make(chan addrs, 1)
 	errc := make(chan error, 1)
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
 		errc <- runServer(ctx, cfg, log, func(d, a net.Addr) { up <- addrs{d, a} })
 	}()
 	select {
 	case a := <-up:
-		s := &testServer{dnsAddr: a.dns.String(), admin: "http://" + a.admin.String(), dataDir: cfg.DataDir}
+		s := &testServer{dnsAddr: a.dns.String(), admin: "http://" + a.admin.String(), dataDir: cfg.DataDir, logs: logs}
 		stopped := false
 		s.stop = func() error {
 			if stopped {

@@ -86,13 +86,15 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		OnCheck: metrics.onCheck, OnLag: metrics.onLag})
 	var ready atomic.Bool
 	api := admin.New(admin.Config{
-		Registry:    reg,
-		Token:       cfg.AdminToken,
-		Logger:      log,
-		Heartbeat:   mon.Heartbeat,
-		ReloadZones: func(ctx context.Context) (any, error) { return reloadZones(ctx) },
-		Ready:       ready.Load,
-		Metrics:     promhttp.HandlerFor(metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}),
+		Registry:          reg,
+		Token:             cfg.AdminToken,
+		Logger:            log,
+		Heartbeat:         mon.Heartbeat,
+		ReloadZones:       func(ctx context.Context) (any, error) { return reloadZones(ctx) },
+		Ready:             ready.Load,
+		MinHealthyPercent: cfg.MinHealthyPercent,
+		ServeWarning:      cfg.ServeWarning,
+		Metrics:           promhttp.HandlerFor(metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}),
 	})
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -105,6 +107,10 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		{"dns", dnsSrv.Run},
 		{"admin", func(ctx context.Context) error { return api.Serve(ctx, adminLn) }},
 		{"health", mon.Run},
+		{"fail-open log", func(ctx context.Context) error {
+			logFailOpen(ctx, reg, cfg.MinHealthyPercent, cfg.ServeWarning, log.With("component", "dns"))
+			return nil
+		}},
 		{"reloader", func(ctx context.Context) error { reloadOnHangup(ctx, reloadZones, log); return nil }},
 	}
 	done := make(chan error, len(parts))
