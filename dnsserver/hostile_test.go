@@ -127,7 +127,13 @@ func hostileCases(t testing.TB) []hostileCase {
 	q := func(name []byte, tail ...byte) []byte { return append(append(name, typeA...), tail...) }
 	good := q(wireName("web", "service", "disco", "internal"))
 	opt := []byte{0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0} // root, OPT, 1232, no options
-	optRR := func() dns.RR { o := new(dns.OPT); o.Hdr.Name = "."; o.Hdr.Rrtype = dns.TypeOPT; o.SetUDPSize(1232); return o }
+	optRR := func() dns.RR {
+		o := new(dns.OPT)
+		o.Hdr.Name = "."
+		o.Hdr.Rrtype = dns.TypeOPT
+		o.SetUDPSize(1232)
+		return o
+	}
 	longName := make([]string, 5)
 	for i := range longName {
 		longName[i] = repeat('a', 63)
