@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
 	"time"
 	"unsafe"
 
@@ -85,7 +86,13 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 				continue // no one can receive an answer at port 0
 			}
 			pkt := bufs[i*udpSlotBytes : i*udpSlotBytes+int(in[i].len)]
-			resp := s.handler.serveUDP(pkt, slots[i])
+			resp, limited := []byte(nil), false
+			if s.rrl != nil {
+				resp, limited = s.rateLimit(pkt, sockaddrAddr(&names[i]), start, slots[i])
+			}
+			if !limited {
+				resp = s.handler.serveUDP(pkt, slots[i])
+			}
 			if resp == nil {
 				continue
 			}
@@ -126,4 +133,17 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			}
 		}
 	}
+}
+
+// sockaddrAddr returns the IP address of the sockaddr_in or sockaddr_in6
+// that recvmmsg filled in (IPv4-mapped addresses unmapped), or the zero
+// Addr for another family.
+func sockaddrAddr(sa *unix.RawSockaddrInet6) netip.Addr {
+	switch sa.Family {
+	case unix.AF_INET:
+		return netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(sa)).Addr)
+	case unix.AF_INET6:
+		return netip.AddrFrom16(sa.Addr).Unmap()
+	}
+	return netip.Addr{}
 }
