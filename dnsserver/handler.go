@@ -169,8 +169,7 @@ type dependency struct {
 // shuffled) and not truncated, and says what it depends on. It returns nil
 // when req must get no answer. The guards run in a fixed order: responses
 // are dropped; then opcode, question count and EDNS shape, EDNS version,
-// class and type;
-// a panic becomes SERVFAIL.
+// class and type; a panic becomes SERVFAIL.
 func (h *Handler) reply(req *dns.Msg, snap *registry.Snapshot, zs *zones.Set) (m *dns.Msg, dep dependency) {
 	if req.Response {
 		return nil, dep

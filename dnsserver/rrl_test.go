@@ -409,3 +409,41 @@ func listenUDP(t *testing.T, addr string) net.PacketConn {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// TestRRLServerIPv6 checks that the limiter sees IPv6 sources: with slip
+// 1, a client on ::1 gets the burst in full answers and the rest
+// truncated.
+func TestRRLServerIPv6(t *testing.T) {
+	ln, err := net.ListenPacket("udp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	ln.Close()
+	const burst, n = 5, 40
+	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil, nil)
+	addr := startServer(t, ServerConfig{Addr: "[::1]:0", UDPSockets: 1, RRL: RRLConfig{Rate: 1, Burst: burst, Slip: 1}}, h)
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	full := 0
+	buf := make([]byte, 2048)
+	start := time.Now()
+	for i := range n {
+		if _, err := c.Write(pack(t, uint16(i), goodName, dns.TypeA, nil)); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(waitLimit))
+		k, err := c.Read(buf)
+		if err != nil || k < 4 || binary.BigEndian.Uint16(buf) != uint16(i) {
+			t.Fatalf("query %d: %x %v", i, buf[:k], err)
+		}
+		if buf[2]&0x02 == 0 {
+			full++
+		}
+	}
+	if limit := burst + int(time.Since(start).Seconds()) + 1; full < burst || full > limit {
+		t.Errorf("%d full answers of %d at rate 1, burst %d; want %d to %d", full, n, burst, burst, limit)
+	}
+}

@@ -177,7 +177,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.serveUDP(c)
 		}()
 	}
-	s.log.Info("dns listening", "addr", s.Addr().String(), "udp_sockets", len(s.udp))
+	s.log.Info("dns listening", "addr", s.Addr().String(), "udp_sockets", len(s.udp), "rrl_rate", s.cfg.RRL.Rate)
 	var err error
 	select {
 	case <-ctx.Done():
