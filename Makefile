@@ -1,7 +1,8 @@
 GO ?= go
+FUZZTIME ?= 30s
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test run lint fuzz bench bench-go clean
+.PHONY: build test run lint fuzz fuzz-short bench bench-go clean
 
 build:
 	$(GO) build -o bin/disco ./cmd/disco
@@ -17,6 +18,22 @@ lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+
+# fuzz runs every native fuzz target in the module for FUZZTIME each, one
+# at a time; a failure leaves its input in the package's testdata/fuzz.
+fuzz:
+	@set -e; list=$$($(GO) test -list '^Fuzz' ./...); \
+	targets=$$(echo "$$list" | awk '/^Fuzz/ { f[n++] = $$1 } /^ok/ { for (i = 0; i < n; i++) print $$2 "," f[i]; n = 0 }'); \
+	[ -n "$$targets" ] || { echo "no fuzz targets found"; exit 1; }; \
+	for t in $$targets; do \
+		pkg=$${t%,*}; target=$${t#*,}; \
+		echo "fuzz $$pkg $$target for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) "$$pkg"; \
+	done
+
+# fuzz-short is the brief run CI does.
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 clean:
 	rm -rf bin

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +68,21 @@ type Config struct {
 	// which services DNS serves whole (fail open).
 	MinHealthyPercent int
 	ServeWarning      bool
+	// TLS, when not nil, makes Serve speak HTTPS with this configuration
+	// (it needs a certificate; TLS 1.2 is the least version accepted).
+	// LoadTLS builds one from PEM files.
+	TLS *tls.Config
+}
+
+// LoadTLS returns a server TLS configuration with the PEM certificate
+// (chain) in certFile and its private key in keyFile, accepting TLS 1.2 and
+// later.
+func LoadTLS(certFile, keyFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load admin TLS certificate %s and key %s: %w", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // Server is the admin API. Its handler is safe for concurrent use.
@@ -99,9 +115,9 @@ func New(cfg Config) *Server {
 // Handler returns the API's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Serve serves the API on ln until ctx is done, then shuts down gracefully:
-// requests in flight get a few seconds to finish before their connections
-// are closed. It closes ln.
+// Serve serves the API on ln (over HTTPS when Config.TLS is set) until ctx
+// is done, then shuts down gracefully: requests in flight get a few seconds
+// to finish before their connections are closed. It closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
@@ -113,8 +129,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("admin API listening", "addr", ln.Addr().String(), "auth", s.cfg.Token != "")
+	if s.cfg.TLS != nil {
+		srv.TLSConfig = s.cfg.TLS.Clone()
+		srv.TLSConfig.MinVersion = max(srv.TLSConfig.MinVersion, tls.VersionTLS12)
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	s.log.Info("admin API listening", "addr", ln.Addr().String(), "auth", s.cfg.Token != "", "tls", s.cfg.TLS != nil)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve admin API on %s: %w", ln.Addr(), err)

@@ -182,8 +182,8 @@ type dependency struct {
 // reply builds the response to req from snap, in registry order (not
 // shuffled) and not truncated, and says what it depends on. It returns nil
 // when req must get no answer. The guards run in a fixed order: responses
-// are dropped; then opcode, question count, EDNS version, class and type;
-// a panic becomes SERVFAIL.
+// are dropped; then opcode, question count and EDNS shape, EDNS version,
+// class and type; a panic becomes SERVFAIL.
 func (h *Handler) reply(req *dns.Msg, snap *registry.Snapshot, zs *zones.Set) (m *dns.Msg, dep dependency) {
 	if req.Response {
 		return nil, dep
@@ -201,7 +201,7 @@ func (h *Handler) reply(req *dns.Msg, snap *registry.Snapshot, zs *zones.Set) (m
 		}
 	}()
 
-	opt := req.IsEdns0()
+	opt, optOK := ednsOf(req)
 	if opt != nil {
 		m.SetEdns0(UDPSize, opt.Do())
 	}
@@ -209,7 +209,7 @@ func (h *Handler) reply(req *dns.Msg, snap *registry.Snapshot, zs *zones.Set) (m
 	case req.Opcode != dns.OpcodeQuery:
 		m.Rcode = dns.RcodeNotImplemented
 		return m, dep
-	case len(req.Question) != 1:
+	case len(req.Question) != 1 || !optOK:
 		m.Rcode = dns.RcodeFormatError
 		return m, dep
 	case opt != nil && opt.Version() != 0:
@@ -240,6 +240,32 @@ func (h *Handler) reply(req *dns.Msg, snap *registry.Snapshot, zs *zones.Set) (m
 		resOpt.Option = append(resOpt.Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: r.ede})
 	}
 	return m, r.dep
+}
+
+// ednsOf returns the query's OPT record (nil without one) and whether the
+// EDNS shape is valid: at most one OPT, in the additional section, owned by
+// the root (RFC 6891 section 6.1.1). An invalid shape yields no OPT, so the
+// FORMERR that follows carries none.
+func ednsOf(req *dns.Msg) (*dns.OPT, bool) {
+	for _, sec := range [][]dns.RR{req.Answer, req.Ns} {
+		for _, rr := range sec {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				return nil, false
+			}
+		}
+	}
+	var opt *dns.OPT
+	for _, rr := range req.Extra {
+		o, ok := rr.(*dns.OPT)
+		if !ok {
+			continue
+		}
+		if opt != nil || o.Hdr.Name != "." {
+			return nil, false
+		}
+		opt = o
+	}
+	return opt, true
 }
 
 // fit trims m to size bytes with whole records only. Additional records go

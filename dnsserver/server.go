@@ -36,6 +36,8 @@ type ServerConfig struct {
 	// UDPBufferBytes is the receive and send buffer asked for each UDP
 	// socket; default 4 MiB (the kernel may cap it at net.core.rmem_max).
 	UDPBufferBytes int
+	// RRL rate-limits UDP responses per client prefix; off by default.
+	RRL RRLConfig
 }
 
 func (c *ServerConfig) setDefaults() {
@@ -73,16 +75,22 @@ type Server struct {
 
 	udp []*net.UDPConn
 	tcp net.Listener
+	rrl *rrl // nil: no rate limiting
 }
 
 // NewServer returns a server for handler. It binds nothing until Listen.
+// cfg.RRL must be valid (RRLConfig.Validate).
 func NewServer(cfg ServerConfig, handler *Handler, log *slog.Logger) *Server {
 	cfg.setDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "dns")
-	return &Server{cfg: cfg, handler: handler, log: log}
+	s := &Server{cfg: cfg, handler: handler, log: log}
+	if cfg.RRL.Rate > 0 {
+		s.rrl = newRRL(cfg.RRL, time.Now())
+	}
+	return s
 }
 
 // Listen binds the UDP sockets and the TCP listener on the same port.
@@ -170,7 +178,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.serveUDP(c)
 		}()
 	}
-	s.log.Info("dns listening", "addr", s.Addr().String(), "udp_sockets", len(s.udp))
+	s.log.Info("dns listening", "addr", s.Addr().String(), "udp_sockets", len(s.udp), "rrl_rate", s.cfg.RRL.Rate)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -204,7 +212,13 @@ func (s *Server) serveUDPSimple(c *net.UDPConn) {
 			continue // no one can receive an answer at port 0
 		}
 		start := time.Now()
-		out := s.handler.serveUDP(buf[:n], from, sc)
+		out, limited := []byte(nil), false
+		if s.rrl != nil {
+			out, limited = s.rateLimit(buf[:n], from.Addr(), start, sc)
+		}
+		if !limited {
+			out = s.handler.serveUDP(buf[:n], from, sc)
+		}
 		s.handler.stats.observe(time.Since(start))
 		if out != nil {
 			if _, err := c.WriteToUDPAddrPort(out, from); err != nil && !errors.Is(err, net.ErrClosed) {

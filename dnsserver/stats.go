@@ -38,6 +38,10 @@ type stats struct {
 	cacheMisses atomic.Uint64
 	truncated   atomic.Uint64
 	dropped     atomic.Uint64
+	// rrlDropped and rrlSlipped count UDP responses withheld or sent
+	// truncated by response rate limiting.
+	rrlDropped atomic.Uint64
+	rrlSlipped atomic.Uint64
 	// latency counts answers per bucket (the last one is +Inf), and the
 	// sum in nanoseconds.
 	latency    [len(latencyBucketsNs) + 1]atomic.Uint64
@@ -107,11 +111,14 @@ var (
 		"UDP packets dropped without an answer (responses, unparsable packets).", nil, nil)
 	cacheEntriesDesc = prometheus.NewDesc("disco_dns_cache_entries",
 		"Answers held in the pre-packed answer cache.", nil, nil)
+	rrlDesc = prometheus.NewDesc("disco_dns_rrl_total",
+		"UDP responses limited by response rate limiting, by action: drop (not sent) or slip (sent truncated).",
+		[]string{"action"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (h *Handler) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{queriesDesc, latencyDesc, cacheDesc, truncatedDesc, droppedDesc, cacheEntriesDesc} {
+	for _, d := range []*prometheus.Desc{queriesDesc, latencyDesc, cacheDesc, truncatedDesc, droppedDesc, cacheEntriesDesc, rrlDesc} {
 		ch <- d
 	}
 }
@@ -150,4 +157,6 @@ func (h *Handler) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(truncatedDesc, prometheus.CounterValue, float64(s.truncated.Load()))
 	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(s.dropped.Load()))
 	ch <- prometheus.MustNewConstMetric(cacheEntriesDesc, prometheus.GaugeValue, float64(h.cache.lru.Len()))
+	ch <- prometheus.MustNewConstMetric(rrlDesc, prometheus.CounterValue, float64(s.rrlDropped.Load()), "drop")
+	ch <- prometheus.MustNewConstMetric(rrlDesc, prometheus.CounterValue, float64(s.rrlSlipped.Load()), "slip")
 }

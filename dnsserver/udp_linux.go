@@ -87,10 +87,16 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			}
 			pkt := bufs[i*udpSlotBytes : i*udpSlotBytes+int(in[i].len)]
 			var from netip.AddrPort
-			if s.handler.qlog != nil {
+			if s.handler.qlog != nil || s.rrl != nil {
 				from = sockaddrAddrPort(&names[i])
 			}
-			resp := s.handler.serveUDP(pkt, from, slots[i])
+			resp, limited := []byte(nil), false
+			if s.rrl != nil {
+				resp, limited = s.rateLimit(pkt, from.Addr(), start, slots[i])
+			}
+			if !limited {
+				resp = s.handler.serveUDP(pkt, from, slots[i])
+			}
 			if resp == nil {
 				continue
 			}

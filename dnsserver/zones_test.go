@@ -16,7 +16,7 @@ type staticZones struct{ set *zones.Set }
 
 func (s staticZones) Current() *zones.Set { return s.set }
 
-func parseZones(t *testing.T, texts ...string) *zones.Set {
+func parseZones(t testing.TB, texts ...string) *zones.Set {
 	t.Helper()
 	opts := zones.Options{Reserved: []string{"service.disco.internal.", "addr.disco.internal.", "instance.disco.internal."}}
 	var zs []*zones.Zone

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -42,6 +45,8 @@ func connFlags() []cli.Flag {
 			Usage: "`URL` of the disco server's admin API"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"DISCO_TOKEN"},
 			Usage: "admin API bearer `TOKEN` (the server's --admin-token)"},
+		&cli.StringFlag{Name: "ca-cert", EnvVars: []string{"DISCO_CA_CERT"},
+			Usage: "PEM `FILE` of the CA certificates to trust (instead of the system's) for an https:// --admin"},
 	}
 }
 
@@ -53,6 +58,10 @@ func jsonFlag() cli.Flag {
 // flags and usage errors that say the usage instead of printing the help.
 func clientCommand(c *cli.Command) *cli.Command {
 	c.Flags = append(c.Flags, connFlags()...)
+	c.Before = func(cc *cli.Context) error {
+		_, err := httpClient(cc.String("ca-cert"))
+		return err
+	}
 	c.OnUsageError = func(cc *cli.Context, err error, _ bool) error {
 		return fmt.Errorf("%w; usage: %s (see disco %s --help)", err, usageLine(c), c.Name)
 	}
@@ -81,9 +90,41 @@ func plural(n int) string {
 	return "s"
 }
 
+// newClient returns the admin API client the flags describe. The
+// command's Before has checked --ca-cert.
 func newClient(c *cli.Context) *admin.Client {
-	return admin.NewClient(c.String("admin"), c.String("token"), &http.Client{Timeout: clientTimeout})
+	hc, err := httpClient(c.String("ca-cert"))
+	if err != nil {
+		hc = &http.Client{Transport: failingTransport{err}}
+	}
+	return admin.NewClient(c.String("admin"), c.String("token"), hc)
 }
+
+// httpClient returns the HTTP client of the client commands, trusting
+// only the CA certificates in the PEM file caFile when it is not empty.
+func httpClient(caFile string) (*http.Client, error) {
+	hc := &http.Client{Timeout: clientTimeout}
+	if caFile == "" {
+		return hc, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-cert: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-cert %s: no PEM certificate in it", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	hc.Transport = tr
+	return hc, nil
+}
+
+// failingTransport fails every request with err.
+type failingTransport struct{ err error }
+
+func (t failingTransport) RoundTrip(*http.Request) (*http.Response, error) { return nil, t.err }
 
 func registerCommand() *cli.Command {
 	return clientCommand(&cli.Command{

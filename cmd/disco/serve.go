@@ -14,6 +14,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/urfave/cli/v2"
+
+	"disco/dnsserver"
 )
 
 // serveConfig is everything "disco serve" is told by flags and environment.
@@ -37,7 +39,10 @@ type serveConfig struct {
 	QueryLog          bool
 	// CommitBatch caps the writes per durable commit (0: no cap). One
 	// commit per write (1) is only for measuring what group commit buys.
-	CommitBatch int
+	CommitBatch  int
+	RRL          dnsserver.RRLConfig
+	AdminTLSCert string
+	AdminTLSKey  string
 }
 
 func serveFlags() []cli.Flag {
@@ -65,6 +70,13 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-tcp-conns", Value: 1000, Usage: "most concurrent DNS TCP connections", EnvVars: env("max-tcp-conns")},
 		&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "longest graceful stop on SIGTERM", EnvVars: env("shutdown-timeout")},
 		&cli.BoolFlag{Name: "query-log", Usage: "log every answered DNS query at info (component=query), whatever --log-level says", EnvVars: env("query-log")},
+		&cli.IntFlag{Name: "rrl-rate", Usage: "response rate limiting: UDP responses per second per client prefix", DefaultText: "0, off", EnvVars: env("rrl-rate")},
+		&cli.IntFlag{Name: "rrl-burst", Usage: "responses a client prefix may get at once", DefaultText: "the rate", EnvVars: env("rrl-burst")},
+		&cli.IntFlag{Name: "rrl-slip", Value: dnsserver.DefaultRRLSlip, Usage: "send every Nth rate-limited response truncated so real clients retry over TCP (0: drop all)", EnvVars: env("rrl-slip")},
+		&cli.IntFlag{Name: "rrl-ipv4-prefix", Value: dnsserver.DefaultRRLIPv4PrefixLen, Usage: "IPv4 clients in one prefix of this length share a rate limit", EnvVars: env("rrl-ipv4-prefix")},
+		&cli.IntFlag{Name: "rrl-ipv6-prefix", Value: dnsserver.DefaultRRLIPv6PrefixLen, Usage: "IPv6 clients in one prefix of this length share a rate limit", EnvVars: env("rrl-ipv6-prefix")},
+		str("admin-tls-cert", "", "PEM certificate (chain) file: serve the admin API over HTTPS (with --admin-tls-key)"),
+		str("admin-tls-key", "", "PEM private key file of --admin-tls-cert"),
 	}
 }
 
@@ -80,7 +92,8 @@ Examples:
    disco serve
    disco serve --dns-addr 0.0.0.0:53 --admin-addr 10.0.0.2:8054 --admin-token "$TOKEN"
    disco serve --zones-dir /etc/disco/zones --dns-ttl 10s --log-format json
-   disco serve --query-log --log-level warn      # only warnings and one line per query`,
+   disco serve --query-log --log-level warn      # only warnings and one line per query
+   disco serve --rrl-rate 50 --admin-tls-cert admin.crt --admin-tls-key admin.key`,
 		Flags: serveFlags(),
 		Action: func(c *cli.Context) error {
 			cfg, err := serveConfigFrom(c)
@@ -109,6 +122,10 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		MaxTCPConns:       c.Int("max-tcp-conns"),
 		ShutdownTimeout:   c.Duration("shutdown-timeout"),
 		QueryLog:          c.Bool("query-log"),
+		RRL: dnsserver.RRLConfig{Rate: c.Int("rrl-rate"), Burst: c.Int("rrl-burst"), Slip: c.Int("rrl-slip"),
+			IPv4PrefixLen: c.Int("rrl-ipv4-prefix"), IPv6PrefixLen: c.Int("rrl-ipv6-prefix")},
+		AdminTLSCert: c.String("admin-tls-cert"),
+		AdminTLSKey:  c.String("admin-tls-key"),
 	}
 	var errs []error
 	var err error
@@ -156,6 +173,12 @@ func (c *serveConfig) validate() error {
 	}
 	if c.TCPIdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--tcp-idle-timeout and --shutdown-timeout must be positive"))
+	}
+	if err := c.RRL.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("response rate limiting (--rrl-*): %w", err))
+	}
+	if (c.AdminTLSCert == "") != (c.AdminTLSKey == "") {
+		errs = append(errs, errors.New("--admin-tls-cert and --admin-tls-key go together: give both or neither"))
 	}
 	return errors.Join(errs...)
 }

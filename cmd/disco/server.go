@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,12 @@ import (
 func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started func(dnsAddr, adminAddr net.Addr)) (err error) {
 	if err := admin.CheckExposure(cfg.AdminAddr, cfg.AdminToken); err != nil {
 		return err
+	}
+	var adminTLS *tls.Config
+	if cfg.AdminTLSCert != "" {
+		if adminTLS, err = admin.LoadTLS(cfg.AdminTLSCert, cfg.AdminTLSKey); err != nil {
+			return err
+		}
 	}
 	st, err := store.Open(cfg.DataDir, store.Options{})
 	if err != nil {
@@ -72,7 +79,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 	}, reg, zm, log)
 	metrics.register(handler, registryCollector{reg})
 	dnsSrv := dnsserver.NewServer(dnsserver.ServerConfig{
-		Addr: cfg.DNSAddr, TCPIdleTimeout: cfg.TCPIdleTimeout, MaxTCPConns: cfg.MaxTCPConns,
+		Addr: cfg.DNSAddr, TCPIdleTimeout: cfg.TCPIdleTimeout, MaxTCPConns: cfg.MaxTCPConns, RRL: cfg.RRL,
 	}, handler, log)
 	if err := dnsSrv.Listen(); err != nil {
 		return err
@@ -94,6 +101,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		Ready:             ready.Load,
 		MinHealthyPercent: cfg.MinHealthyPercent,
 		ServeWarning:      cfg.ServeWarning,
+		TLS:               adminTLS,
 		Metrics:           promhttp.HandlerFor(metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}),
 	})
 
