@@ -260,8 +260,8 @@ func (m *Monitor) Heartbeat(k registry.Key) error {
 
 // sync reconciles the targets with the Source's current snapshot: with the
 // services the snapshot says it touched when it directly follows the last
-// one reconciled, and otherwise with every service whose version differs
-// from the one last seen. Called with m.mu held.
+// one reconciled, with the services that differ between the two otherwise,
+// and with every service the first time. Called with m.mu held.
 func (m *Monitor) sync(now time.Time) {
 	snap := m.cfg.Source.Snapshot()
 	prev := m.snap
@@ -271,6 +271,15 @@ func (m *Monitor) sync(now time.Time) {
 	m.snap = snap
 	if prev != nil && snap.Version() == prev.Version()+1 {
 		for _, name := range snap.Touched() {
+			svc, _ := snap.Service(name)
+			m.syncService(name, svc, now)
+		}
+		return
+	}
+	if prev != nil {
+		// Versions were skipped: compare the two snapshots, which costs
+		// the size of the change.
+		for _, name := range snap.ChangedSince(prev) {
 			svc, _ := snap.Service(name)
 			m.syncService(name, svc, now)
 		}

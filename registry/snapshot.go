@@ -10,13 +10,35 @@ import (
 // not the whole index: a write costs O(changed service + services/shards).
 const shards = 256
 
+// shard is one part of the service index. Snapshots share the shards no
+// write touched, which also makes finding what changed between two
+// snapshots cheap.
+type shard struct {
+	m map[string]*Service
+}
+
+func (sh *shard) get(name string) (*Service, bool) {
+	if sh == nil {
+		return nil, false
+	}
+	svc, ok := sh.m[name]
+	return svc, ok
+}
+
+func (sh *shard) len() int {
+	if sh == nil {
+		return 0
+	}
+	return len(sh.m)
+}
+
 // Snapshot is one consistent, immutable version of the registry. Readers get
 // it with Registry.Snapshot and may keep it as long as they like; nothing
 // reachable from it ever changes.
 type Snapshot struct {
 	version   uint64
 	updated   time.Time
-	index     [shards]map[string]*Service
+	index     [shards]*shard
 	services  int
 	instances int
 	// touched names the services that differ from the previous version.
@@ -41,12 +63,41 @@ func (s *Snapshot) Changed() <-chan struct{} { return s.changed }
 // previous version and this one. The slice is shared.
 func (s *Snapshot) Touched() []string { return s.touched }
 
+// ChangedSince returns the names of the services that were added, removed
+// or changed between old and s, in no particular order. It looks only at
+// the parts of the index that differ, so its cost follows the size of the
+// change, not of the registry.
+func (s *Snapshot) ChangedSince(old *Snapshot) []string {
+	var names []string
+	for i := range s.index {
+		a, b := old.index[i], s.index[i]
+		if a == b {
+			continue
+		}
+		if b != nil {
+			for name, svc := range b.m {
+				if prev, ok := a.get(name); !ok || prev != svc {
+					names = append(names, name)
+				}
+			}
+		}
+		if a != nil {
+			for name := range a.m {
+				if _, ok := b.get(name); !ok {
+					names = append(names, name)
+				}
+			}
+		}
+	}
+	return names
+}
+
 // Len returns the number of services and of instances.
 func (s *Snapshot) Len() (services, instances int) { return s.services, s.instances }
 
 // Service returns the service with the canonical name.
 func (s *Snapshot) Service(name string) (*Service, bool) {
-	svc, ok := s.index[shardOf(name)][name]
+	svc, ok := s.index[shardOf(name)].get(name)
 	return svc, ok
 }
 
@@ -62,8 +113,11 @@ func (s *Snapshot) Instance(service, id string) (*Instance, bool) {
 // Services returns every service sorted by name.
 func (s *Snapshot) Services() []*Service {
 	out := make([]*Service, 0, s.services)
-	for _, m := range s.index {
-		for _, svc := range m {
+	for _, sh := range s.index {
+		if sh == nil {
+			continue
+		}
+		for _, svc := range sh.m {
 			out = append(out, svc)
 		}
 	}
@@ -139,7 +193,7 @@ func (b *builder) service(name string, create bool) *Service {
 		return svc
 	}
 	var svc *Service
-	if old, ok := b.next.index[shardOf(name)][name]; ok {
+	if old, ok := b.next.index[shardOf(name)].get(name); ok {
 		svc = old.clone()
 	} else if create {
 		svc = &Service{name: name}
@@ -177,7 +231,7 @@ func (b *builder) apply(c Change) {
 func (b *builder) setHealth(k Key, rev uint64, h Health) bool {
 	cur, ok := b.touched[k.Service]
 	if !ok {
-		cur, ok = b.next.index[shardOf(k.Service)][k.Service]
+		cur, ok = b.next.index[shardOf(k.Service)].get(k.Service)
 	}
 	if !ok {
 		return false
@@ -200,23 +254,25 @@ func (b *builder) build() *Snapshot {
 	for name, svc := range b.touched {
 		sh := shardOf(name)
 		if !b.shards[sh] {
-			m := make(map[string]*Service, len(n.index[sh])+1)
-			for k, v := range n.index[sh] {
-				m[k] = v
+			m := &shard{m: make(map[string]*Service, n.index[sh].len()+1)}
+			if old := n.index[sh]; old != nil {
+				for k, v := range old.m {
+					m.m[k] = v
+				}
 			}
 			n.index[sh] = m
 			b.shards[sh] = true
 		}
-		old, existed := n.index[sh][name]
+		old, existed := n.index[sh].m[name]
 		if existed {
 			n.services--
 			n.instances -= len(old.all)
 		}
 		if len(svc.all) == 0 && !svc.explicit {
-			delete(n.index[sh], name)
+			delete(n.index[sh].m, name)
 		} else {
 			svc.finish()
-			n.index[sh][name] = svc
+			n.index[sh].m[name] = svc
 			n.services++
 			n.instances += len(svc.all)
 		}

@@ -39,24 +39,15 @@ func logFailOpen(ctx context.Context, reg *registry.Registry, defaultPct int, se
 		case <-snap.Changed():
 		}
 		next := reg.Snapshot()
-		if next.Version() == snap.Version()+1 {
-			for _, name := range next.Touched() {
-				if svc, ok := next.Service(name); ok {
-					check(svc)
-				} else {
-					delete(open, name)
-				}
-			}
-		} else {
-			seen := map[string]bool{}
-			for _, svc := range next.Services() {
-				seen[svc.Name()] = true
+		changed := next.Touched()
+		if next.Version() != snap.Version()+1 {
+			changed = next.ChangedSince(snap)
+		}
+		for _, name := range changed {
+			if svc, ok := next.Service(name); ok {
 				check(svc)
-			}
-			for name := range open {
-				if !seen[name] {
-					delete(open, name)
-				}
+			} else {
+				delete(open, name)
 			}
 		}
 		snap = next
