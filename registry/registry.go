@@ -30,7 +30,9 @@ type Store interface {
 type State struct {
 	// Services holds the settings of services whose settings were written.
 	Services map[string]Settings
-	// Instances holds every registered instance.
+	// Instances holds every registered instance. A store that keeps health
+	// may set an instance's Health (Status not empty) to start it from that
+	// health; otherwise it is derived as after a restart.
 	Instances []*Instance
 }
 
@@ -96,7 +98,8 @@ func New(cfg Config) *Registry {
 }
 
 // Load replaces the registry's content with the store's state. Instances
-// with checks start critical, the others passing; maintenance is kept.
+// with checks start critical, the others passing, unless the state carries
+// their health; maintenance is kept.
 func (r *Registry) Load(ctx context.Context) error {
 	if r.store == nil {
 		return nil
@@ -113,6 +116,9 @@ func (r *Registry) Load(ctx context.Context) error {
 	}
 	for _, in := range st.Instances {
 		b.apply(Change{Op: OpPutInstance, Service: in.Service, Instance: in})
+		if in.Health.Status != "" {
+			b.setHealth(in.Key(), in.Revision, in.Health)
+		}
 		r.revision = max(r.revision, in.Revision)
 	}
 	next := b.build()
