@@ -66,6 +66,10 @@ type Config struct {
 	// OnLag, if set, is called when a probe starts with how late it is
 	// against its schedule, waiting for a free slot included (for metrics).
 	OnLag func(lag time.Duration)
+	// Owns, if set, tells which instances this monitor checks: when several
+	// servers share one registry, each checks its share. Nil checks every
+	// instance. When its answers change, call Rebalance.
+	Owns func(k registry.Key) bool
 }
 
 func (c Config) validate() error {
@@ -104,7 +108,9 @@ type Monitor struct {
 	running bool
 	ctx     context.Context
 	// snap is the last snapshot reconciled.
-	snap     *registry.Snapshot
+	snap *registry.Snapshot
+	// rebalance asks the next sync to reconsider every instance.
+	rebalance bool
 	services map[string]*watched
 	queue    queue
 }
@@ -197,6 +203,22 @@ func (m *Monitor) stop() {
 	m.log.Info("health monitor stopped")
 }
 
+// Rebalance makes the monitor ask Config.Owns again about every instance:
+// it starts checking the instances it now owns, from the health the
+// registry holds for them, and stops checking those it no longer owns.
+func (m *Monitor) Rebalance() {
+	m.mu.Lock()
+	m.rebalance = true
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// owns reports whether the monitor checks instance k.
+func (m *Monitor) owns(k registry.Key) bool { return m.cfg.Owns == nil || m.cfg.Owns(k) }
+
 // Heartbeat renews the ttl checks of instance k: each heartbeat counts as a
 // passing result, so the checks pass at once when their rise is 1, and each
 // stays passing for its ttl. The error wraps registry.ErrNotFound when the
@@ -241,16 +263,18 @@ func (m *Monitor) Heartbeat(k registry.Key) error {
 
 // sync reconciles the targets with the Source's current snapshot: with the
 // services the snapshot says it touched when it directly follows the last
-// one reconciled, and otherwise with every service whose version differs
-// from the one last seen. Called with m.mu held.
+// one reconciled, otherwise with every service whose version differs from
+// the one last seen, and with every service after Rebalance. Called with
+// m.mu held.
 func (m *Monitor) sync(now time.Time) {
 	snap := m.cfg.Source.Snapshot()
 	prev := m.snap
-	if prev == snap {
+	all := m.rebalance
+	if prev == snap && !all {
 		return
 	}
-	m.snap = snap
-	if prev != nil && snap.Version() == prev.Version()+1 {
+	m.snap, m.rebalance = snap, false
+	if !all && prev != nil && snap.Version() == prev.Version()+1 {
 		for _, name := range snap.Touched() {
 			svc, _ := snap.Service(name)
 			m.syncService(name, svc, now)
@@ -258,7 +282,7 @@ func (m *Monitor) sync(now time.Time) {
 		return
 	}
 	for _, svc := range snap.Services() {
-		if w := m.services[svc.Name()]; w == nil || w.svc != svc {
+		if w := m.services[svc.Name()]; all || w == nil || w.svc != svc {
 			m.syncService(svc.Name(), svc, now)
 		}
 	}
@@ -271,7 +295,8 @@ func (m *Monitor) sync(now time.Time) {
 
 // syncService reconciles the targets of one service with svc (nil when the
 // service is gone): new instances and new revisions get targets whose
-// first probes are scheduled, removed ones lose theirs.
+// first probes are scheduled, removed ones lose theirs, and so do those the
+// monitor does not own.
 func (m *Monitor) syncService(name string, svc *registry.Service, now time.Time) {
 	w := m.services[name]
 	if w == nil {
@@ -284,7 +309,8 @@ func (m *Monitor) syncService(name string, svc *registry.Service, now time.Time)
 	if svc != nil {
 		for _, in := range svc.Instances() {
 			t := w.targets[in.ID]
-			if t != nil && t.rev == in.Revision {
+			owned := len(in.Checks) > 0 && m.owns(in.Key())
+			if t != nil && t.rev == in.Revision && owned {
 				m.syncMaintenance(t, in.Maintenance != nil, now)
 				continue
 			}
@@ -292,7 +318,7 @@ func (m *Monitor) syncService(name string, svc *registry.Service, now time.Time)
 				m.drop(t)
 				delete(w.targets, in.ID)
 			}
-			if len(in.Checks) > 0 {
+			if owned {
 				w.targets[in.ID] = m.watch(in, now)
 			}
 		}
