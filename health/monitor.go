@@ -111,8 +111,8 @@ type Monitor struct {
 	snap *registry.Snapshot
 	// rebalance asks the next sync to reconsider every instance.
 	rebalance bool
-	services map[string]*watched
-	queue    queue
+	services  map[string]*watched
+	queue     queue
 }
 
 // watched is the monitor's view of one service: the version of it last
