@@ -28,6 +28,10 @@ import (
 	"disco/store"
 )
 
+// ErrUnreachable marks a Load that failed because etcd did not answer; a
+// later attempt may succeed.
+var ErrUnreachable = errors.New("etcd unreachable")
+
 // Defaults of Options.
 const (
 	DefaultPrefix  = "/disco/"
@@ -142,7 +146,7 @@ func (s *Store) Load(ctx context.Context) (*registry.State, error) {
 	defer cancel()
 	resp, err := s.cli.Get(ctx, s.prefix, clientv3.WithPrefix())
 	if err != nil {
-		return nil, s.unavailable("read the registry", err)
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, s.unavailable("read the registry", err))
 	}
 	st, _, err := s.parse(resp.Kvs, true)
 	if err != nil {
