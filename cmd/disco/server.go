@@ -93,7 +93,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		// instances and shares the results through etcd.
 		members := cluster.New(cluster.Config{
 			Client: be.cli, Dir: be.etcd.Prefix() + etcdstore.DirMembers, TTL: cfg.MemberTTL, Timeout: cfg.EtcdTimeout,
-			Self: cluster.Member{ID: be.member, Admin: adminLn.Addr().String(), DNS: dnsSrv.Addr().String(), Started: time.Now().UTC()},
+			Self:   cluster.Member{ID: be.member, Admin: adminLn.Addr().String(), DNS: dnsSrv.Addr().String(), Started: time.Now().UTC()},
 			Logger: log, OnChange: func([]string) { mon.Rebalance() },
 		})
 		rep := cluster.NewReporter(reg, be.etcd, log)
