@@ -12,6 +12,7 @@ import (
 // Local is this server's registry, as the Reporter uses it.
 // *registry.Registry implements it.
 type Local interface {
+	Snapshot() *registry.Snapshot
 	SetHealth(k registry.Key, rev uint64, h registry.Health) bool
 	Reap(ctx context.Context, k registry.Key, rev uint64) (bool, error)
 }
@@ -66,6 +67,29 @@ func (r *Reporter) SetHealth(k registry.Key, rev uint64, h registry.Health) bool
 	default:
 	}
 	return changed
+}
+
+// Reassert answers a health result another server recorded for instance
+// k, which this server checks: such a result is out of date (it comes from
+// the instance's previous owner, or from a server that has not yet learnt
+// who owns it now), so it is not applied here, and this server's own view
+// is queued to be written again, so that every server ends up answering
+// with the owner's view. Nothing is written when the two agree.
+func (r *Reporter) Reassert(k registry.Key, rev uint64, h registry.Health) {
+	in, ok := r.local.Snapshot().Instance(k.Service, k.ID)
+	if !ok || in.Revision != rev || len(in.Checks) == 0 ||
+		(in.Health.Status == h.Status && in.Health.Output == h.Output) {
+		return
+	}
+	r.mu.Lock()
+	if _, queued := r.pending[k]; !queued {
+		r.pending[k] = result{in.Revision, in.Health}
+	}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Reap removes instance k through the local registry.

@@ -2,8 +2,12 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"disco/registry"
@@ -93,4 +97,64 @@ func TestReporter(t *testing.T) {
 	if n := rep.Pending(); n != 0 {
 		t.Errorf("%d results still pending after etcd came back", n)
 	}
+}
+
+// memHealth is an in-memory HealthStore (the etcd one is tested above).
+type memHealth struct {
+	mu      sync.Mutex
+	written []string
+}
+
+func (m *memHealth) PutHealth(_ context.Context, k registry.Key, rev uint64, h registry.Health) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.written = append(m.written, fmt.Sprintf("%s@%d %s", k, rev, h.Status))
+	return nil
+}
+
+func (m *memHealth) get() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.written)
+}
+
+// TestReassert: a result another server wrote for an instance this server
+// checks is answered by writing this server's view again, unless the two
+// agree or the result is for another revision.
+func TestReassert(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := registry.New(registry.Config{})
+		in, err := registry.NewInstance("web", "a1", registry.Registration{Address: "10.0.0.1", Port: 80,
+			Checks: []registry.Check{{Type: registry.CheckTCP, Address: "10.0.0.1:80"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err = reg.Register(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store := &memHealth{}
+		rep := NewReporter(reg, store, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- rep.Run(ctx) }()
+
+		rev := in.Revision
+		rep.SetHealth(in.Key(), rev, registry.Health{Status: registry.StatusCritical, Output: "refused"})
+		synctest.Wait()
+		rep.Reassert(in.Key(), rev, registry.Health{Status: registry.StatusCritical, Output: "refused"}) // agrees
+		rep.Reassert(in.Key(), rev+1, registry.Health{Status: registry.StatusPassing, Output: "ok"})   // another revision
+		synctest.Wait()
+		rep.Reassert(in.Key(), rev, registry.Health{Status: registry.StatusPassing, Output: "ok"}) // stale
+		synctest.Wait()
+		want := fmt.Sprintf("[web/a1@%d critical web/a1@%d critical]", rev, rev)
+		if got := fmt.Sprint(store.get()); got != want {
+			t.Errorf("written %s, want %s", got, want)
+		}
+		if got, _ := reg.Snapshot().Instance("web", "a1"); got.Health.Status != registry.StatusCritical {
+			t.Errorf("local health %s, want the owner's critical", got.Health.Status)
+		}
+		cancel()
+		<-done
+	})
 }

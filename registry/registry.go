@@ -51,6 +51,11 @@ type Config struct {
 	// no cap (every write waiting joins the commit), 1 commits each write
 	// on its own.
 	MaxBatch int
+	// NextRevision, if set, returns the revision for an instance whose
+	// targets changed, given the highest revision seen so far; it must
+	// return a larger one. Nil means last+1. Servers sharing a store use it
+	// to allocate revisions that do not collide between them.
+	NextRevision func(last uint64) uint64
 }
 
 // Registry is the live registry. Its methods are safe for concurrent use.
@@ -60,6 +65,7 @@ type Registry struct {
 	now      func() time.Time
 	onCommit func(int, time.Duration, error)
 	maxBatch int
+	nextRev  func(uint64) uint64
 
 	current atomic.Pointer[Snapshot]
 
@@ -83,7 +89,8 @@ type pending struct {
 
 // New returns an empty registry. Call Load to read the store's state.
 func New(cfg Config) *Registry {
-	r := &Registry{store: cfg.Store, log: cfg.Logger, now: cfg.Now, onCommit: cfg.OnCommit, maxBatch: cfg.MaxBatch}
+	r := &Registry{store: cfg.Store, log: cfg.Logger, now: cfg.Now, onCommit: cfg.OnCommit, maxBatch: cfg.MaxBatch,
+		nextRev: cfg.NextRevision}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -149,8 +156,12 @@ func (r *Registry) Register(ctx context.Context, in *Instance) (*Instance, error
 			}
 		}
 		if in.Revision == 0 {
-			r.revision++
-			in.Revision = r.revision
+			next := r.revision + 1
+			if r.nextRev != nil {
+				next = max(next, r.nextRev(r.revision))
+			}
+			r.revision = next
+			in.Revision = next
 		}
 		return []Change{{Op: OpPutInstance, Service: in.Service, Instance: in}}, nil
 	})

@@ -407,3 +407,36 @@ func TestApplyRemoteConverges(t *testing.T) {
 }
 
 func errorsIsNotFound(err error) bool { return err != nil && errors.Is(err, registry.ErrNotFound) }
+
+// TestNextRevision: Config.NextRevision allocates the revisions of new
+// targets, above every revision seen, local or remote.
+func TestNextRevision(t *testing.T) {
+	const salt = 0x2a
+	next := func(last uint64) uint64 { return (last>>8+1)<<8 | salt }
+	r := registry.New(registry.Config{Store: newFakeStore(), Now: newClock().now, NextRevision: next})
+	ctx := context.Background()
+	a1, err := r.Register(ctx, inst(t, "web", "a1", "10.0.0.1:80"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a1.Revision != 0x12a {
+		t.Errorf("first revision %#x, want 0x12a", a1.Revision)
+	}
+	remote := inst(t, "web", "b1", "10.0.0.2:80")
+	remote.Revision = 0x5ff
+	r.ApplyRemote([]registry.Change{{Op: registry.OpPutInstance, Service: "web", Instance: remote}}, nil)
+	a1, err = r.Register(ctx, inst(t, "web", "a1", "10.0.0.9:80"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a1.Revision != 0x62a {
+		t.Errorf("revision after a remote 0x5ff: %#x, want 0x62a", a1.Revision)
+	}
+	// A function that does not move forward cannot make revisions repeat.
+	r = registry.New(registry.Config{Store: newFakeStore(), NextRevision: func(uint64) uint64 { return 1 }})
+	x, _ := r.Register(ctx, inst(t, "web", "a1", "10.0.0.1:80"))
+	y, _ := r.Register(ctx, inst(t, "web", "a2", "10.0.0.1:80"))
+	if x.Revision == y.Revision {
+		t.Errorf("two registrations got revision %d", x.Revision)
+	}
+}

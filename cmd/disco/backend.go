@@ -22,16 +22,20 @@ import (
 type backend struct {
 	store    registry.Store
 	maxBatch int
-	close    func() error
-	describe string
+	// nextRevision allocates instance revisions (registry.Config).
+	nextRevision func(last uint64) uint64
+	close        func() error
+	describe     string
 
 	// With etcd:
 	cli    *clientv3.Client
 	etcd   *etcdstore.Store
 	member string
-	// onHeartbeat receives the heartbeats recorded in etcd; set before the
-	// watch starts.
-	onHeartbeat func(registry.Key)
+	// onHeartbeat receives the heartbeats recorded in etcd, and
+	// foreignHealth decides on other servers' health results; both are set
+	// before the watch starts.
+	onHeartbeat   func(registry.Key)
+	foreignHealth func(registry.Key, uint64, registry.Health) bool
 }
 
 // openBackend opens the store cfg names. It does not wait for etcd.
@@ -47,13 +51,17 @@ func openBackend(cfg serveConfig, log *slog.Logger) (*backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	be := &backend{cli: cli, member: memberID(), maxBatch: etcdstore.MaxBatch, close: cli.Close}
+	be := &backend{cli: cli, member: memberID(), maxBatch: etcdstore.MaxBatch, close: cli.Close,
+		nextRevision: revisionAllocator()}
 	be.etcd = etcdstore.New(cli, etcdstore.Options{
 		Prefix: cfg.EtcdPrefix, Timeout: cfg.EtcdTimeout, Member: be.member, Logger: log,
 		OnHeartbeat: func(k registry.Key) {
 			if be.onHeartbeat != nil {
 				be.onHeartbeat(k)
 			}
+		},
+		ForeignHealth: func(k registry.Key, rev uint64, h registry.Health) bool {
+			return be.foreignHealth == nil || be.foreignHealth(k, rev, h)
 		},
 	})
 	be.store = be.etcd
@@ -79,6 +87,18 @@ func (b *backend) load(ctx context.Context, reg *registry.Registry, log *slog.Lo
 		}
 		wait = min(2*wait, 10*time.Second)
 	}
+}
+
+// revisionAllocator returns a registry.Config.NextRevision for a server
+// sharing its registry: revisions advance in steps of 2^16 and carry a
+// random low part of this server's, so that two servers re-registering the
+// same instance at once (before either saw the other's write) do not give
+// it the same revision for different checks.
+func revisionAllocator() func(last uint64) uint64 {
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	salt := uint64(b[0])<<8 | uint64(b[1])
+	return func(last uint64) uint64 { return (last>>16+1)<<16 | salt }
 }
 
 // memberID names this server in the cluster: the host name and a random

@@ -41,7 +41,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		}
 	}()
 	metrics := newServerMetrics()
-	reg := registry.New(registry.Config{Store: be.store, MaxBatch: be.maxBatch,
+	reg := registry.New(registry.Config{Store: be.store, MaxBatch: be.maxBatch, NextRevision: be.nextRevision,
 		Logger: log.With("component", "registry"), OnCommit: metrics.onCommit})
 	if err := be.load(ctx, reg, log); err != nil {
 		return err
@@ -101,6 +101,13 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		hb := &cluster.Heartbeats{Source: reg, Owns: members.Owns, Local: heartbeat, Forward: be.etcd.PutHeartbeat,
 			Logger: log.With("component", "cluster")}
 		heartbeat, be.onHeartbeat = hb.Heartbeat, hb.Deliver
+		be.foreignHealth = func(k registry.Key, rev uint64, h registry.Health) bool {
+			if !members.Owns(k) {
+				return true
+			}
+			rep.Reassert(k, rev, h)
+			return false
+		}
 		metrics.registerCluster(be.etcd.LastSync, func() int { return len(members.Members()) }, rep.Pending)
 		clusterParts = []part{
 			{"etcd watch", func(ctx context.Context) error { return be.etcd.Watch(ctx, reg) }},

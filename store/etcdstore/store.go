@@ -65,6 +65,10 @@ type Options struct {
 	// OnHeartbeat, if set, is called by Watch for every heartbeat written
 	// by any server, with the instance's key.
 	OnHeartbeat func(k registry.Key)
+	// ForeignHealth, if set, is asked by Watch about each health result
+	// another server recorded, before it is applied; false leaves it out
+	// (this server checks the instance itself).
+	ForeignHealth func(k registry.Key, rev uint64, h registry.Health) bool
 	// ProgressInterval is how often Watch asks etcd whether it is caught up
 	// (which is what LastSync measures); DefaultProgressInterval when zero.
 	ProgressInterval time.Duration
@@ -80,6 +84,7 @@ type Store struct {
 	member      string
 	log         *slog.Logger
 	onHeartbeat func(registry.Key)
+	foreign     func(registry.Key, uint64, registry.Health) bool
 	endpoints   string
 
 	mu sync.Mutex
@@ -100,7 +105,8 @@ var _ registry.Store = (*Store)(nil)
 // closes cli.
 func New(cli *clientv3.Client, opts Options) *Store {
 	s := &Store{cli: cli, prefix: opts.Prefix, timeout: opts.Timeout, progress: opts.ProgressInterval,
-		member: opts.Member, log: opts.Logger, onHeartbeat: opts.OnHeartbeat, own: make(map[string]int64)}
+		member: opts.Member, log: opts.Logger, onHeartbeat: opts.OnHeartbeat, foreign: opts.ForeignHealth,
+		own: make(map[string]int64)}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
@@ -396,6 +402,15 @@ func (s *Store) PutHeartbeat(ctx context.Context, k registry.Key) error {
 		return fmt.Errorf("heartbeat %s: %w: instance %q of service %q is not registered", k, registry.ErrNotFound, k.ID, k.Service)
 	}
 	return nil
+}
+
+// applyHealth applies a health record another server wrote, unless
+// Options.ForeignHealth leaves it out.
+func (s *Store) applyHealth(t Target, k registry.Key, h healthRecord) {
+	if s.foreign != nil && !s.foreign(k, h.Revision, h.health()) {
+		return
+	}
+	t.SetHealth(k, h.Revision, h.health())
 }
 
 // isOwn reports whether the registry already reflects the record at key

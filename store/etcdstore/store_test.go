@@ -438,3 +438,46 @@ func TestLastSync(t *testing.T) {
 	ec.Members[0].Restart()
 	advances("after etcd came back")
 }
+
+// TestForeignHealth: Options.ForeignHealth decides which of the other
+// servers' health results are applied.
+func TestForeignHealth(t *testing.T) {
+	ec := etcdtest.Start(t, 1)
+	cli := ec.Client()
+	ctx := context.Background()
+	a := newNode(t, cli, "/f/", "a")
+	var asked []string
+	var mu sync.Mutex
+	st := etcdstore.New(cli, etcdstore.Options{Prefix: "/f/", Member: "b",
+		ForeignHealth: func(k registry.Key, _ uint64, h registry.Health) bool {
+			mu.Lock()
+			asked = append(asked, k.ID+" "+string(h.Status))
+			mu.Unlock()
+			return k.ID != "mine"
+		}})
+	b := &node{t: t, st: st, logs: &syncBuffer{}, reg: registry.New(registry.Config{Store: st})}
+	if err := b.reg.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.watch()
+	t.Cleanup(b.stop)
+	mine := a.register("mine", "10.0.0.1:80", tcp)
+	theirs := a.register("theirs", "10.0.0.2:80", tcp)
+	for _, in := range []*registry.Instance{mine, theirs} {
+		if err := a.st.PutHealth(ctx, in.Key(), in.Revision, registry.Health{Status: registry.StatusPassing, Output: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.waitFor("theirs passing", func(s *registry.Snapshot) bool {
+		in, ok := s.Instance("web", "theirs")
+		return ok && in.Status() == registry.StatusPassing
+	})
+	if in, _ := b.reg.Snapshot().Instance("web", "mine"); in.Status() != registry.StatusCritical {
+		t.Errorf("mine is %s on b, want left critical", in.Status())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := fmt.Sprint(asked); got != "[mine passing theirs passing]" {
+		t.Errorf("asked about %s", got)
+	}
+}

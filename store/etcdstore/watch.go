@@ -152,7 +152,7 @@ func (s *Store) apply(t Target, events []*clientv3.Event) int64 {
 					return registry.Change{}, false, err
 				}
 				flush()
-				t.SetHealth(k, h.Revision, h.health())
+				s.applyHealth(t, k, h)
 			case strings.HasPrefix(rel, dirHeartbeats) && put:
 				k, ok := splitKey(strings.TrimPrefix(rel, dirHeartbeats))
 				if ok && s.onHeartbeat != nil {
@@ -221,7 +221,7 @@ func (s *Store) reload(ctx context.Context, t Target, prev int64) (int64, error)
 		k, ok := splitKey(strings.TrimPrefix(rel, dirHealth))
 		h, err := decodeHealth(kv.Value)
 		if ok && err == nil && h.By != s.member {
-			t.SetHealth(k, h.Revision, h.health())
+			s.applyHealth(t, k, h)
 		}
 	}
 	s.passed(rev)
