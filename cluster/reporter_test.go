@@ -143,7 +143,7 @@ func TestReassert(t *testing.T) {
 		rep.SetHealth(in.Key(), rev, registry.Health{Status: registry.StatusCritical, Output: "refused"})
 		synctest.Wait()
 		rep.Reassert(in.Key(), rev, registry.Health{Status: registry.StatusCritical, Output: "refused"}) // agrees
-		rep.Reassert(in.Key(), rev+1, registry.Health{Status: registry.StatusPassing, Output: "ok"})   // another revision
+		rep.Reassert(in.Key(), rev+1, registry.Health{Status: registry.StatusPassing, Output: "ok"})     // another revision
 		synctest.Wait()
 		rep.Reassert(in.Key(), rev, registry.Health{Status: registry.StatusPassing, Output: "ok"}) // stale
 		synctest.Wait()
