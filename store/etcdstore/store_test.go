@@ -481,3 +481,64 @@ func TestForeignHealth(t *testing.T) {
 		t.Errorf("asked about %s", got)
 	}
 }
+
+// TestCommitBatches: one commit may name an instance several times (the
+// last change wins) and may be larger than one etcd transaction takes.
+func TestCommitBatches(t *testing.T) {
+	ec := etcdtest.Start(t, 1)
+	cli := ec.Client()
+	ctx := context.Background()
+	st := etcdstore.New(cli, etcdstore.Options{Prefix: "/b/"})
+	mk := func(id, addr string) *registry.Instance {
+		in, err := registry.NewInstance("web", id, registry.Registration{Address: addr, Port: 80})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Revision = 1
+		return in
+	}
+	put := func(in *registry.Instance) registry.Change {
+		return registry.Change{Op: registry.OpPutInstance, Service: "web", Instance: in}
+	}
+	del := func(id string) registry.Change {
+		return registry.Change{Op: registry.OpDeleteInstance, Service: "web", ID: id}
+	}
+	var big []registry.Change
+	for i := range 100 {
+		big = append(big, put(mk(fmt.Sprintf("i%d", i), "10.0.0.1")))
+	}
+	if err := st.Commit(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	var dels []registry.Change
+	for i := range 60 { // 180 operations: more than one transaction
+		dels = append(dels, del(fmt.Sprintf("i%d", i)))
+	}
+	dels = append(dels, put(mk("x", "10.0.0.1")), del("x"), put(mk("x", "10.0.0.2")), put(mk("y", "10.0.0.3")), del("y"))
+	if err := st.Commit(ctx, dels); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(registry.Config{Store: etcdstore.New(cli, etcdstore.Options{Prefix: "/b/"})})
+	if err := reg.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := reg.Snapshot().Service("web")
+	if n := len(svc.Instances()); n != 41 {
+		t.Errorf("%d instances, want 40 left and x", n)
+	}
+	if x, ok := svc.Instance("x"); !ok || x.Address.String() != "10.0.0.2" {
+		t.Errorf("x = %+v, want the last put (10.0.0.2)", x)
+	}
+	if _, ok := svc.Instance("y"); ok {
+		t.Error("y was deleted last but is stored")
+	}
+	// A change the registry would refuse fails the commit and stores nothing.
+	bad := mk("z", "10.0.0.1")
+	bad.Revision = 0
+	if err := st.Commit(ctx, []registry.Change{put(mk("w", "10.0.0.1")), put(bad)}); err == nil || !strings.Contains(err.Error(), "change 2") {
+		t.Errorf("commit of a bad change: %v", err)
+	}
+	if got := keys(t, cli, "/b/instances/web/w"); len(got) != 0 {
+		t.Error("a failed commit stored part of its changes")
+	}
+}
