@@ -38,8 +38,9 @@ type backend struct {
 	foreignHealth func(registry.Key, uint64, registry.Health) bool
 }
 
-// openBackend opens the store cfg names. It does not wait for etcd.
-func openBackend(cfg serveConfig, log *slog.Logger) (*backend, error) {
+// openBackend opens the store cfg names. It waits for etcd only when it
+// must authenticate (--etcd-username), retrying until ctx is done.
+func openBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*backend, error) {
 	if cfg.Store != "etcd" {
 		st, err := store.Open(cfg.DataDir, store.Options{})
 		if err != nil {
@@ -48,6 +49,15 @@ func openBackend(cfg serveConfig, log *slog.Logger) (*backend, error) {
 		return &backend{store: st, close: st.Close, describe: "bolt " + st.Path()}, nil
 	}
 	cli, err := etcdstore.NewClient(cfg.Etcd)
+	for wait := time.Second; errors.Is(err, context.DeadlineExceeded); wait = min(2*wait, 10*time.Second) {
+		log.Error("cannot reach etcd; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to etcd: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+		cli, err = etcdstore.NewClient(cfg.Etcd)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 	if err := admin.CheckExposure(cfg.AdminAddr, cfg.AdminToken); err != nil {
 		return err
 	}
-	be, err := openBackend(cfg, log)
+	be, err := openBackend(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

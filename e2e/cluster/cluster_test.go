@@ -283,3 +283,25 @@ func TestEtcdOutage(t *testing.T) {
 	}
 	t.Logf("etcd back: writes resumed after %s", resumed.Round(time.Millisecond))
 }
+
+// TestServerStartsBeforeEtcd: a server started while etcd is down waits for
+// it, saying so, and becomes ready once it has read the registry.
+func TestServerStartsBeforeEtcd(t *testing.T) {
+	ec := etcdtest.Start(t, 1)
+	first := startServer(t, "first", ec.Endpoints())
+	first.mustRegister("web", "web-1", "10.0.0.1", 80, "")
+	first.kill()
+	ec.Members[0].Stop()
+	s := launch(t, "late", ec.Endpoints())
+	waitFor(t, "the server saying it waits for etcd", 15*time.Second, func() bool {
+		return strings.Contains(readFile(s.logPath), "cannot read the registry from etcd")
+	})
+	if strings.Contains(readFile(s.logPath), "disco started") {
+		t.Fatal("the server started without etcd")
+	}
+	ec.Members[0].Restart()
+	s.waitStarted()
+	if got := s.lookup(serviceName("web")); !slices.Equal(got, []string{"10.0.0.1"}) {
+		t.Errorf("web answered with %v, want 10.0.0.1", got)
+	}
+}

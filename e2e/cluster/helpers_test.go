@@ -76,6 +76,14 @@ var startedRE = regexp.MustCompile(`msg="disco started" dns=(\S+) admin=(\S+)`)
 // its log is printed if the test failed.
 func startServer(t *testing.T, name string, endpoints []string, extra ...string) *server {
 	t.Helper()
+	s := launch(t, name, endpoints, extra...)
+	s.waitStarted()
+	return s
+}
+
+// launch starts the server process without waiting for it.
+func launch(t *testing.T, name string, endpoints []string, extra ...string) *server {
+	t.Helper()
 	dir := t.TempDir()
 	s := &server{t: t, name: name, logPath: filepath.Join(dir, "disco.log"), exited: make(chan struct{}),
 		httpc: &http.Client{Timeout: 10 * time.Second}, dnsc: &dns.Client{Timeout: 2 * time.Second}, endpoint: endpoints}
@@ -101,11 +109,18 @@ func startServer(t *testing.T, name string, endpoints []string, extra ...string)
 			t.Logf("disco %s log (last lines):\n%s", name, strings.Join(lines[max(0, len(lines)-25):], "\n"))
 		}
 	})
+	return s
+}
+
+// waitStarted waits up to 30s for the server to log its addresses.
+func (s *server) waitStarted() {
+	t := s.t
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for s.dns == "" {
 		if time.Now().After(deadline) || !s.running() {
 			b, _ := os.ReadFile(s.logPath)
-			t.Fatalf("disco %s did not start:\n%s", name, b)
+			t.Fatalf("disco %s did not start:\n%s", s.name, b)
 		}
 		if m := startedRE.FindStringSubmatch(readFile(s.logPath)); m != nil {
 			s.dns, s.admin = m[1], "http://"+m[2]
@@ -113,7 +128,6 @@ func startServer(t *testing.T, name string, endpoints []string, extra ...string)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return s
 }
 
 func readFile(p string) string {

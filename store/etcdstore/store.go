@@ -148,7 +148,15 @@ func (s *Store) markSync() { s.lastSync.Store(time.Now().UnixNano()) }
 // error naming its key. It writes the schema version if the prefix has
 // none, and refuses a newer one.
 func (s *Store) Load(ctx context.Context) (*registry.State, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*s.timeout)
+	// A small read first: an unreachable etcd is reported within the
+	// timeout, and only the whole read gets longer.
+	pctx, cancel := context.WithTimeout(ctx, s.timeout)
+	_, err := s.cli.Get(pctx, s.prefix+keySchema)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, s.unavailable("answer", err))
+	}
+	ctx, cancel = context.WithTimeout(ctx, 10*s.timeout)
 	defer cancel()
 	resp, err := s.cli.Get(ctx, s.prefix, clientv3.WithPrefix())
 	if err != nil {
