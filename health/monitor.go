@@ -71,6 +71,10 @@ type Config struct {
 	// against its schedule, waiting for a free slot included (for metrics).
 	// OnCheck and OnLag are called from many goroutines at once.
 	OnLag func(lag time.Duration)
+	// Owns, if set, tells which instances this monitor checks: when several
+	// servers share one registry, each checks its share. Nil checks every
+	// instance. When its answers change, call Rebalance.
+	Owns func(k registry.Key) bool
 }
 
 func (c Config) validate() error {
@@ -108,9 +112,11 @@ type Monitor struct {
 	mu      sync.Mutex
 	running bool
 	// snap is the last snapshot reconciled.
-	snap     *registry.Snapshot
-	services map[string]*watched
-	queue    queue
+	snap *registry.Snapshot
+	// rebalance asks the next sync to reconsider every instance.
+	rebalance bool
+	services  map[string]*watched
+	queue     queue
 
 	// Probes due wait in jobs for one of at most maxInFlight workers.
 	// Idle workers wait on work; idle counts those not yet woken.
@@ -216,6 +222,22 @@ func (m *Monitor) stop() {
 	m.log.Info("health monitor stopped")
 }
 
+// Rebalance makes the monitor ask Config.Owns again about every instance:
+// it starts checking the instances it now owns, from the health the
+// registry holds for them, and stops checking those it no longer owns.
+func (m *Monitor) Rebalance() {
+	m.mu.Lock()
+	m.rebalance = true
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// owns reports whether the monitor checks instance k.
+func (m *Monitor) owns(k registry.Key) bool { return m.cfg.Owns == nil || m.cfg.Owns(k) }
+
 // Heartbeat renews the ttl checks of instance k: each heartbeat counts as a
 // passing result, so the checks pass at once when their rise is 1, and each
 // stays passing for its ttl. The error wraps registry.ErrNotFound when the
@@ -261,22 +283,24 @@ func (m *Monitor) Heartbeat(k registry.Key) error {
 // sync reconciles the targets with the Source's current snapshot: with the
 // services the snapshot says it touched when it directly follows the last
 // one reconciled, with the services that differ between the two otherwise,
-// and with every service the first time. Called with m.mu held.
+// and with every service the first time and after Rebalance. Called with
+// m.mu held.
 func (m *Monitor) sync(now time.Time) {
 	snap := m.cfg.Source.Snapshot()
 	prev := m.snap
-	if prev == snap {
+	all := m.rebalance
+	if prev == snap && !all {
 		return
 	}
-	m.snap = snap
-	if prev != nil && snap.Version() == prev.Version()+1 {
+	m.snap, m.rebalance = snap, false
+	if !all && prev != nil && snap.Version() == prev.Version()+1 {
 		for _, name := range snap.Touched() {
 			svc, _ := snap.Service(name)
 			m.syncService(name, svc, now)
 		}
 		return
 	}
-	if prev != nil {
+	if !all && prev != nil {
 		// Versions were skipped: compare the two snapshots, which costs
 		// the size of the change.
 		for _, name := range snap.ChangedSince(prev) {
@@ -286,7 +310,7 @@ func (m *Monitor) sync(now time.Time) {
 		return
 	}
 	for _, svc := range snap.Services() {
-		if w := m.services[svc.Name()]; w == nil || w.svc != svc {
+		if w := m.services[svc.Name()]; all || w == nil || w.svc != svc {
 			m.syncService(svc.Name(), svc, now)
 		}
 	}
@@ -299,7 +323,8 @@ func (m *Monitor) sync(now time.Time) {
 
 // syncService reconciles the targets of one service with svc (nil when the
 // service is gone): new instances and new revisions get targets whose
-// first probes are scheduled, removed ones lose theirs.
+// first probes are scheduled, removed ones lose theirs, and so do those the
+// monitor does not own.
 func (m *Monitor) syncService(name string, svc *registry.Service, now time.Time) {
 	w := m.services[name]
 	if w == nil {
@@ -312,7 +337,8 @@ func (m *Monitor) syncService(name string, svc *registry.Service, now time.Time)
 	if svc != nil {
 		for _, in := range svc.Instances() {
 			t := w.targets[in.ID]
-			if t != nil && t.rev == in.Revision {
+			owned := len(in.Checks) > 0 && m.owns(in.Key())
+			if t != nil && t.rev == in.Revision && owned {
 				m.syncMaintenance(t, in.Maintenance != nil, now)
 				continue
 			}
@@ -320,7 +346,7 @@ func (m *Monitor) syncService(name string, svc *registry.Service, now time.Time)
 				m.drop(t)
 				delete(w.targets, in.ID)
 			}
-			if len(in.Checks) > 0 {
+			if owned {
 				w.targets[in.ID] = m.watch(in, now)
 			}
 		}

@@ -30,7 +30,9 @@ type Store interface {
 type State struct {
 	// Services holds the settings of services whose settings were written.
 	Services map[string]Settings
-	// Instances holds every registered instance.
+	// Instances holds every registered instance. A store that keeps health
+	// may set an instance's Health (Status not empty) to start it from that
+	// health; otherwise it is derived as after a restart.
 	Instances []*Instance
 }
 
@@ -49,6 +51,11 @@ type Config struct {
 	// no cap (every write waiting joins the commit), 1 commits each write
 	// on its own.
 	MaxBatch int
+	// NextRevision, if set, returns the revision for an instance whose
+	// targets changed, given the highest revision seen so far; it must
+	// return a larger one. Nil means last+1. Servers sharing a store use it
+	// to allocate revisions that do not collide between them.
+	NextRevision func(last uint64) uint64
 }
 
 // Registry is the live registry. Its methods are safe for concurrent use.
@@ -58,6 +65,7 @@ type Registry struct {
 	now      func() time.Time
 	onCommit func(int, time.Duration, error)
 	maxBatch int
+	nextRev  func(uint64) uint64
 
 	current atomic.Pointer[Snapshot]
 
@@ -81,7 +89,8 @@ type pending struct {
 
 // New returns an empty registry. Call Load to read the store's state.
 func New(cfg Config) *Registry {
-	r := &Registry{store: cfg.Store, log: cfg.Logger, now: cfg.Now, onCommit: cfg.OnCommit, maxBatch: cfg.MaxBatch}
+	r := &Registry{store: cfg.Store, log: cfg.Logger, now: cfg.Now, onCommit: cfg.OnCommit, maxBatch: cfg.MaxBatch,
+		nextRev: cfg.NextRevision}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -97,7 +106,8 @@ func New(cfg Config) *Registry {
 }
 
 // Load replaces the registry's content with the store's state. Instances
-// with checks start critical, the others passing; maintenance is kept.
+// with checks start critical, the others passing, unless the state carries
+// their health; maintenance is kept.
 func (r *Registry) Load(ctx context.Context) error {
 	if r.store == nil {
 		return nil
@@ -114,6 +124,9 @@ func (r *Registry) Load(ctx context.Context) error {
 	}
 	for _, in := range st.Instances {
 		b.apply(Change{Op: OpPutInstance, Service: in.Service, Instance: in})
+		if in.Health.Status != "" {
+			b.setHealth(in.Key(), in.Revision, in.Health)
+		}
 		r.revision = max(r.revision, in.Revision)
 	}
 	next := b.build()
@@ -144,8 +157,12 @@ func (r *Registry) Register(ctx context.Context, in *Instance) (*Instance, error
 			}
 		}
 		if in.Revision == 0 {
-			r.revision++
-			in.Revision = r.revision
+			next := r.revision + 1
+			if r.nextRev != nil {
+				next = max(next, r.nextRev(r.revision))
+			}
+			r.revision = next
+			in.Revision = next
 		}
 		return []Change{{Op: OpPutInstance, Service: in.Service, Instance: in}}, nil
 	})

@@ -26,14 +26,14 @@ func eventually(t *testing.T, what string, limit time.Duration, cond func() bool
 	return time.Since(start)
 }
 
-// backend is a real HTTP server on a fixed loopback port that can be
+// httpBackend is a real HTTP server on a fixed loopback port that can be
 // stopped and started again.
-type backend struct {
+type httpBackend struct {
 	addr string
 	srv  *http.Server
 }
 
-func (b *backend) start(t *testing.T) {
+func (b *httpBackend) start(t *testing.T) {
 	t.Helper()
 	ln, err := net.Listen("tcp", b.addr)
 	if err != nil {
@@ -44,7 +44,7 @@ func (b *backend) start(t *testing.T) {
 	go b.srv.Serve(ln)
 }
 
-func (b *backend) stop() { b.srv.Close() }
+func (b *httpBackend) stop() { b.srv.Close() }
 
 func (s *testServer) served(t *testing.T, name string) []string {
 	t.Helper()
@@ -56,7 +56,7 @@ func (s *testServer) served(t *testing.T, name string) []string {
 // watches the DNS answers follow.
 func TestHealthChecksEndToEnd(t *testing.T) {
 	s := startServer(t, nil)
-	web := &backend{addr: "127.0.0.1:0"}
+	web := &httpBackend{addr: "127.0.0.1:0"}
 	web.start(t)
 	defer web.stop()
 	tcpLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -85,15 +85,15 @@ func TestHealthChecksEndToEnd(t *testing.T) {
 
 	web.stop()
 	tcpLn.Close()
-	down := eventually(t, "dead http backend removed", 10*time.Second, func() bool { return len(s.served(t, "hc.service.disco.internal.")) == 0 })
-	eventually(t, "dead tcp backend removed", 10*time.Second, func() bool { return len(s.served(t, "tc.service.disco.internal.")) == 0 })
+	down := eventually(t, "dead http httpBackend removed", 10*time.Second, func() bool { return len(s.served(t, "hc.service.disco.internal.")) == 0 })
+	eventually(t, "dead tcp httpBackend removed", 10*time.Second, func() bool { return len(s.served(t, "tc.service.disco.internal.")) == 0 })
 	code, body := s.api(t, "GET", "/v1/services/hc", "")
 	if code != 200 || !strings.Contains(body, `"status":"critical"`) || !strings.Contains(body, "refused") {
-		t.Errorf("API after the backend died: %d %s", code, body)
+		t.Errorf("API after the httpBackend died: %d %s", code, body)
 	}
 
 	web.start(t)
-	back := eventually(t, "revived http backend served", 10*time.Second, func() bool { return len(s.served(t, "hc.service.disco.internal.")) == 1 })
+	back := eventually(t, "revived http httpBackend served", 10*time.Second, func() bool { return len(s.served(t, "hc.service.disco.internal.")) == 1 })
 	t.Logf("first pass after %s, removed after %s (bound interval*fall+timeout = 1.2s), back after %s", up, down, back)
 }
 

@@ -74,6 +74,29 @@ func newServerMetrics() *serverMetrics {
 // register adds collectors.
 func (m *serverMetrics) register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
 
+// registerCluster adds the metrics of a server sharing its registry
+// through etcd.
+func (m *serverMetrics) registerCluster(lastSync func() time.Time, members, pendingHealth func() int) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "disco_store_last_sync_age_seconds",
+			Help: "Seconds since this server last knew it had everything etcd holds: how stale its answers may be while etcd is unreachable.",
+		}, func() float64 {
+			t := lastSync()
+			if t.IsZero() {
+				return -1
+			}
+			return time.Since(t).Seconds()
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "disco_cluster_members", Help: "Live disco servers sharing the registry, as this server sees them.",
+		}, func() float64 { return float64(members()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "disco_health_results_pending", Help: "Health results of this server's checks not yet recorded in etcd.",
+		}, func() float64 { return float64(pendingHealth()) }),
+	)
+}
+
 // onCheck records one health probe.
 func (m *serverMetrics) onCheck(t registry.CheckType, s registry.Status, took time.Duration) {
 	m.checks.WithLabelValues(string(t), string(s)).Inc()

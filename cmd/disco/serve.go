@@ -15,7 +15,9 @@ import (
 	"github.com/miekg/dns"
 	"github.com/urfave/cli/v2"
 
+	"disco/cluster"
 	"disco/dnsserver"
+	"disco/store/etcdstore"
 )
 
 // serveConfig is everything "disco serve" is told by flags and environment.
@@ -43,6 +45,16 @@ type serveConfig struct {
 	RRL          dnsserver.RRLConfig
 	AdminTLSCert string
 	AdminTLSKey  string
+
+	// Store is "bolt" (the default; "" means it too) or "etcd".
+	Store string
+	// Etcd says how to reach etcd with Store "etcd".
+	Etcd        etcdstore.ClientConfig
+	EtcdPrefix  string
+	EtcdTimeout time.Duration
+	// MemberTTL is how long a server that stopped renewing its membership
+	// keeps its share of the health checks.
+	MemberTTL time.Duration
 }
 
 func serveFlags() []cli.Flag {
@@ -77,6 +89,16 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "rrl-ipv6-prefix", Value: dnsserver.DefaultRRLIPv6PrefixLen, Usage: "IPv6 clients in one prefix of this length share a rate limit", EnvVars: env("rrl-ipv6-prefix")},
 		str("admin-tls-cert", "", "PEM certificate (chain) file: serve the admin API over HTTPS (with --admin-tls-key)"),
 		str("admin-tls-key", "", "PEM private key file of --admin-tls-cert"),
+		str("store", "bolt", "where the registry lives: bolt (a file in --data-dir) or etcd (shared by several disco servers)"),
+		str("etcd-endpoints", "", "comma-separated etcd client URLs, e.g. http://10.0.0.1:2379 (with --store etcd)"),
+		str("etcd-prefix", etcdstore.DefaultPrefix, "etcd key prefix of the registry; servers sharing it share the registry"),
+		str("etcd-ca", "", "PEM file of the CAs of the etcd members' certificates"),
+		str("etcd-cert", "", "PEM client certificate for etcd"),
+		str("etcd-key", "", "PEM key of --etcd-cert"),
+		str("etcd-username", "", "etcd user, when etcd auth is enabled"),
+		str("etcd-password", "", "password of --etcd-username"),
+		&cli.DurationFlag{Name: "etcd-timeout", Value: etcdstore.DefaultTimeout, Usage: "longest wait for etcd per write; a write that takes longer fails with 503", EnvVars: env("etcd-timeout")},
+		&cli.DurationFlag{Name: "member-ttl", Value: cluster.DefaultTTL, Usage: "with --store etcd: how soon the other servers take over the health checks of a server that died", EnvVars: env("member-ttl")},
 	}
 }
 
@@ -93,7 +115,8 @@ Examples:
    disco serve --dns-addr 0.0.0.0:53 --admin-addr 10.0.0.2:8054 --admin-token "$TOKEN"
    disco serve --zones-dir /etc/disco/zones --dns-ttl 10s --log-format json
    disco serve --query-log --log-level warn      # only warnings and one line per query
-   disco serve --rrl-rate 50 --admin-tls-cert admin.crt --admin-tls-key admin.key`,
+   disco serve --rrl-rate 50 --admin-tls-cert admin.crt --admin-tls-key admin.key
+   disco serve --store etcd --etcd-endpoints http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379`,
 		Flags: serveFlags(),
 		Action: func(c *cli.Context) error {
 			cfg, err := serveConfigFrom(c)
@@ -126,6 +149,15 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 			IPv4PrefixLen: c.Int("rrl-ipv4-prefix"), IPv6PrefixLen: c.Int("rrl-ipv6-prefix")},
 		AdminTLSCert: c.String("admin-tls-cert"),
 		AdminTLSKey:  c.String("admin-tls-key"),
+		Store:        c.String("store"),
+		Etcd: etcdstore.ClientConfig{
+			Endpoints: splitList(c.String("etcd-endpoints")),
+			CAFile:    c.String("etcd-ca"), CertFile: c.String("etcd-cert"), KeyFile: c.String("etcd-key"),
+			Username: c.String("etcd-username"), Password: c.String("etcd-password"),
+		},
+		EtcdPrefix:  c.String("etcd-prefix"),
+		EtcdTimeout: c.Duration("etcd-timeout"),
+		MemberTTL:   c.Duration("member-ttl"),
 	}
 	var errs []error
 	var err error
@@ -162,8 +194,28 @@ func (c *serveConfig) validate() error {
 	if _, ok := dns.IsDomainName(c.Domain); !ok || c.Domain == "." {
 		errs = append(errs, fmt.Errorf("--domain %q is not a domain name", c.Domain))
 	}
-	if c.DataDir == "" {
-		errs = append(errs, errors.New("--data-dir is required"))
+	switch c.Store {
+	case "", "bolt":
+		if c.DataDir == "" {
+			errs = append(errs, errors.New("--data-dir is required"))
+		}
+	case "etcd":
+		if len(c.Etcd.Endpoints) == 0 {
+			errs = append(errs, errors.New("--store etcd needs --etcd-endpoints (e.g. http://127.0.0.1:2379)"))
+		} else if err := c.Etcd.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("--etcd-*: %w", err))
+		}
+		if c.EtcdPrefix == "" {
+			errs = append(errs, errors.New("--etcd-prefix must not be empty"))
+		}
+		if c.EtcdTimeout <= 0 {
+			errs = append(errs, errors.New("--etcd-timeout must be positive"))
+		}
+		if c.MemberTTL < time.Second {
+			errs = append(errs, fmt.Errorf("--member-ttl %s: want at least 1s", c.MemberTTL))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--store %q: want bolt or etcd", c.Store))
 	}
 	if c.MinHealthyPercent < 0 || c.MinHealthyPercent > 100 {
 		errs = append(errs, fmt.Errorf("--min-healthy-percent %d: want 0-100", c.MinHealthyPercent))
@@ -181,6 +233,17 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, errors.New("--admin-tls-cert and --admin-tls-key go together: give both or neither"))
 	}
 	return errors.Join(errs...)
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // parseTTL reads a TTL given as seconds ("5") or a duration ("5s", "1m").

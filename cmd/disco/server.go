@@ -16,10 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"disco/admin"
+	"disco/cluster"
 	"disco/dnsserver"
 	"disco/health"
 	"disco/registry"
-	"disco/store"
+	"disco/store/etcdstore"
 	"disco/zones"
 )
 
@@ -37,19 +38,19 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 			return err
 		}
 	}
-	st, err := store.Open(cfg.DataDir, store.Options{})
+	be, err := openBackend(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if cerr := st.Close(); cerr != nil && err == nil {
+		if cerr := be.close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}()
 	metrics := newServerMetrics()
-	reg := registry.New(registry.Config{Store: st, Logger: log, OnCommit: metrics.onCommit,
-		MaxBatch: cfg.CommitBatch})
-	if err := reg.Load(ctx); err != nil {
+	reg := registry.New(registry.Config{Store: be.store, MaxBatch: be.maxBatch, NextRevision: be.nextRevision,
+		Logger: log, OnCommit: metrics.onCommit})
+	if err := be.load(ctx, reg, log); err != nil {
 		return err
 	}
 
@@ -89,14 +90,49 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		return fmt.Errorf("listen admin %s: %w", cfg.AdminAddr, err)
 	}
 
-	mon := health.New(health.Config{Source: reg, Reporter: reg, Logger: log,
-		OnCheck: metrics.onCheck, OnLag: metrics.onLag})
+	monCfg := health.Config{Source: reg, Reporter: reg, Logger: log,
+		OnCheck: metrics.onCheck, OnLag: metrics.onLag}
+	type part struct {
+		name string
+		run  func(context.Context) error
+	}
+	var clusterParts []part
+	var mon *health.Monitor
+	heartbeat := func(k registry.Key) error { return mon.Heartbeat(k) }
+	if be.etcd != nil {
+		// Several servers share the registry: each checks its share of the
+		// instances and shares the results through etcd.
+		members := cluster.New(cluster.Config{
+			Client: be.cli, Dir: be.etcd.Prefix() + etcdstore.DirMembers, TTL: cfg.MemberTTL, Timeout: cfg.EtcdTimeout,
+			Self:   cluster.Member{ID: be.member, Admin: adminLn.Addr().String(), DNS: dnsSrv.Addr().String(), Started: time.Now().UTC()},
+			Logger: log, OnChange: func([]string) { mon.Rebalance() },
+		})
+		rep := cluster.NewReporter(reg, be.etcd, log)
+		monCfg.Owns, monCfg.Reporter = members.Owns, rep
+		hb := &cluster.Heartbeats{Source: reg, Owns: members.Owns, Local: heartbeat, Forward: be.etcd.PutHeartbeat,
+			Logger: log.With("component", "cluster")}
+		heartbeat, be.onHeartbeat = hb.Heartbeat, hb.Deliver
+		be.foreignHealth = func(k registry.Key, rev uint64, h registry.Health) bool {
+			if !members.Owns(k) {
+				return true
+			}
+			rep.Reassert(k, rev, h)
+			return false
+		}
+		metrics.registerCluster(be.etcd.LastSync, func() int { return len(members.Members()) }, rep.Pending)
+		clusterParts = []part{
+			{"etcd watch", func(ctx context.Context) error { return be.etcd.Watch(ctx, reg) }},
+			{"cluster membership", members.Run},
+			{"health reporter", rep.Run},
+		}
+	}
+	mon = health.New(monCfg)
 	var ready atomic.Bool
 	api := admin.New(admin.Config{
 		Registry:          reg,
 		Token:             cfg.AdminToken,
 		Logger:            log,
-		Heartbeat:         mon.Heartbeat,
+		Heartbeat:         heartbeat,
 		ReloadZones:       func(ctx context.Context) (any, error) { return reloadZones(ctx) },
 		Ready:             ready.Load,
 		MinHealthyPercent: cfg.MinHealthyPercent,
@@ -107,10 +143,6 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type part struct {
-		name string
-		run  func(context.Context) error
-	}
 	parts := []part{
 		{"dns", dnsSrv.Run},
 		{"admin", func(ctx context.Context) error { return api.Serve(ctx, adminLn) }},
@@ -121,6 +153,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		}},
 		{"reloader", func(ctx context.Context) error { reloadOnHangup(ctx, reloadZones, log); return nil }},
 	}
+	parts = append(parts, clusterParts...)
 	done := make(chan error, len(parts))
 	for _, p := range parts {
 		go func() {
@@ -135,7 +168,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 	}
 	ready.Store(true)
 	log.Info("disco started", "dns", dnsSrv.Addr().String(), "admin", adminLn.Addr().String(),
-		"domain", cfg.Domain, "data_dir", cfg.DataDir, "query_log", cfg.QueryLog)
+		"domain", cfg.Domain, "data_dir", cfg.DataDir, "store", be.describe, "query_log", cfg.QueryLog)
 	if started != nil {
 		started(dnsSrv.Addr(), adminLn.Addr())
 	}
