@@ -156,7 +156,7 @@ read -r bp50 bp99 < <(latency "$DP")
 BRSS=$(rss_mb "$DISCO")
 
 # While the registry takes 1,000 writes per second.
-"$T/regload" -admin "http://127.0.0.1:$AP" -token "$TOKEN" -rate 1000 -duration "$((RUN_SECONDS + 2))s" -c 8 >"$T/churn.out" 2>&1 &
+taskset -c 1 "$T/regload" -admin "http://127.0.0.1:$AP" -token "$TOKEN" -rate 1000 -duration "$((RUN_SECONDS + 2))s" -c 16 >"$T/churn.out" 2>&1 &
 CHURN=$!
 sleep 1
 read -r wq wu < <(load "$DISCO" "$DP" 1)
