@@ -186,22 +186,23 @@ func (r *Registry) Deregister(ctx context.Context, service, id string) error {
 	return nil
 }
 
-// Reap removes instance k if it is still at revision rev and critical; the
-// health checks use it to enforce deregister_after. It reports whether the
-// instance was removed.
+// Reap removes instance k if it is still at revision rev, critical and not
+// in maintenance; the health checks use it to enforce deregister_after. It
+// reports whether this call removed the instance.
 func (r *Registry) Reap(ctx context.Context, k Key, rev uint64) (bool, error) {
+	removed := false
 	_, err := r.write(ctx, func(head *Snapshot) ([]Change, error) {
 		in, ok := head.Instance(k.Service, k.ID)
-		if !ok || in.Revision != rev || in.Health.Status != StatusCritical {
+		if !ok || in.Revision != rev || in.Health.Status != StatusCritical || in.Maintenance != nil {
 			return nil, nil
 		}
+		removed = true
 		return []Change{{Op: OpDeleteInstance, Service: k.Service, ID: k.ID}}, nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("reap %s: %w", k, err)
 	}
-	_, still := r.Snapshot().Instance(k.Service, k.ID)
-	return !still, nil
+	return removed, nil
 }
 
 // SetSettings writes a service's settings, creating the service if needed.

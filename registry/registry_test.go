@@ -304,13 +304,15 @@ func TestReap(t *testing.T) {
 		health  *registry.Health // reported before the reap; nil for none
 		rev     func(rev uint64) uint64
 		removed bool
+		drained bool // in maintenance
 	}{
-		{"critical at its revision", &critical, func(r uint64) uint64 { return r }, true},
-		{"critical, never passed", nil, func(r uint64) uint64 { return r }, true},
-		{"passing", &registry.Health{Status: registry.StatusPassing}, func(r uint64) uint64 { return r }, false},
-		{"warning", &registry.Health{Status: registry.StatusWarning}, func(r uint64) uint64 { return r }, false},
-		{"older revision", &critical, func(r uint64) uint64 { return r - 1 }, false},
-		{"newer revision", &critical, func(r uint64) uint64 { return r + 1 }, false},
+		{"critical at its revision", &critical, func(r uint64) uint64 { return r }, true, false},
+		{"critical, never passed", nil, func(r uint64) uint64 { return r }, true, false},
+		{"passing", &registry.Health{Status: registry.StatusPassing}, func(r uint64) uint64 { return r }, false, false},
+		{"warning", &registry.Health{Status: registry.StatusWarning}, func(r uint64) uint64 { return r }, false, false},
+		{"older revision", &critical, func(r uint64) uint64 { return r - 1 }, false, false},
+		{"newer revision", &critical, func(r uint64) uint64 { return r + 1 }, false, false},
+		{"critical but in maintenance", &critical, func(r uint64) uint64 { return r }, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -325,6 +327,11 @@ func TestReap(t *testing.T) {
 			}
 			if tt.health != nil {
 				r.SetHealth(in.Key(), in.Revision, *tt.health)
+			}
+			if tt.drained {
+				if _, err := r.SetMaintenance(ctx, "web", "a1", true, "disk"); err != nil {
+					t.Fatal(err)
+				}
 			}
 			prev := r.Snapshot()
 			removed, err := r.Reap(ctx, in.Key(), tt.rev(in.Revision))
@@ -343,6 +350,12 @@ func TestReap(t *testing.T) {
 			}
 		})
 	}
+	t.Run("never registered", func(t *testing.T) {
+		r := registry.New(registry.Config{})
+		if removed, err := r.Reap(context.Background(), registry.Key{Service: "web", ID: "nope"}, 1); removed || err != nil {
+			t.Errorf("Reap of an unknown instance = %v, %v; want false, nil", removed, err)
+		}
+	})
 }
 
 // TestLoad reads a store's state: instances with checks start critical, the
