@@ -55,11 +55,7 @@ func (c *Config) answer(q query, snap *registry.Snapshot, zs *zones.Set) respons
 	r := c.discovery(q, n, snap)
 	if len(r.answer) == 0 {
 		// NXDOMAIN or NODATA: the SOA tells resolvers how long to cache it.
-		if d != nil {
-			r.ns = append(r.ns, d.NegativeSOA())
-		} else {
-			r.ns = append(r.ns, c.negativeSOA())
-		}
+		r.ns = append(r.ns, c.negativeSOA(d))
 	}
 	return r
 }
@@ -116,10 +112,7 @@ func (c *Config) fromZones(q query, snap *registry.Snapshot, zs *zones.Set) resp
 	r.dep = t.dep
 	r.ede = t.ede
 	if len(t.answer) == 0 {
-		r.ns = []dns.RR{c.negativeSOA()}
-		if d := c.domainZone(zs); d != nil {
-			r.ns = []dns.RR{d.NegativeSOA()}
-		}
+		r.ns = []dns.RR{c.negativeSOA(c.domainZone(zs))}
 	}
 	return r
 }
@@ -187,7 +180,11 @@ func (c *Config) soa(owner string, ttl uint32) dns.RR {
 
 // negativeSOA is the SOA for the authority section of a negative answer,
 // with TTL min(SOA TTL, minimum) as RFC 2308 asks.
-func (c *Config) negativeSOA() dns.RR {
+// A zone file for the discovery domain (d, when not nil) supplies it.
+func (c *Config) negativeSOA(d *zones.Zone) dns.RR {
+	if d != nil {
+		return d.NegativeSOA()
+	}
 	return c.soa(c.Domain, min(c.TTL, c.NegativeTTL))
 }
 

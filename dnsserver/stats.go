@@ -75,15 +75,7 @@ func (s *stats) count(t transport, qtype uint16, rcode int) {
 }
 
 // observe records how long one answer took.
-func (s *stats) observe(d time.Duration) {
-	ns := int64(d)
-	i := 0
-	for i < len(latencyBucketsNs) && ns > latencyBucketsNs[i] {
-		i++
-	}
-	s.latency[i].Add(1)
-	s.latencySum.Add(uint64(ns))
-}
+func (s *stats) observe(d time.Duration) { s.observeBatch(d, 1) }
 
 // observeBatch records n answers computed together in d, each as taking
 // d/n.
