@@ -56,6 +56,7 @@ print(p)'
 echo "building..." >&2
 go build -o "$T/disco" ./cmd/disco
 go build -o "$T/regload" ./bench/regload
+go build -o "$T/nullapi" ./bench/nullapi
 bench/fixture.sh zone "$N" "$D" >"$T/disco.internal.zone"
 bench/fixture.sh queries "$N" "$D" >"$T/queries.txt"
 bench/fixture.sh instances "$N" "$D" >"$T/instances.txt"
@@ -155,13 +156,39 @@ read -r bq bu < <(load "$DISCO" "$DP" 1)
 read -r bp50 bp99 < <(latency "$DP")
 BRSS=$(rss_mb "$DISCO")
 
-# While the registry takes 1,000 writes per second.
-taskset -c 1 "$T/regload" -admin "http://127.0.0.1:$AP" -token "$TOKEN" -rate 1000 -duration "$((RUN_SECONDS + 2))s" -c 16 >"$T/churn.out" 2>&1 &
-CHURN=$!
+# While the registry takes 1,000 writes per second (bench/regload on CPU 1
+# beside dnsperf: with two cores it has to share one). Control: the same
+# write load sent to bench/nullapi, an HTTP server on CPU 0 that does
+# nothing, so what the load itself costs the DNS figures (the generator
+# taking dnsperf's core, loopback TCP) shows apart from disco's write path.
+NP=$(free_port)
+taskset -c 0 "$T/nullapi" -addr "127.0.0.1:$NP" >>"$T/disco.log" 2>&1 &
+PIDS+=("$!")
+# churn URL -> "qps us_per_query writes_per_second" with writes going to URL
+churn() {
+  taskset -c 1 "$T/regload" -admin "$1" -token "$TOKEN" -rate 1000 -duration "$((RUN_SECONDS + 2))s" -c 16 >"$T/churn.out" 2>&1 &
+  local gen=$! q u
+  sleep 1
+  read -r q u < <(load "$DISCO" "$DP" 1)
+  wait "$gen" || { echo "bench: write load failed: $(head -3 "$T/churn.out")" >&2; exit 1; }
+  echo "$q $u $(sed -n 's/.*per_second=\([0-9]*\).*/\1/p' "$T/churn.out")"
+}
+echo "write load: to disco and to a null HTTP server, alternating..." >&2
+: >"$T/churn-runs"
+for r in $(seq "$ROUNDS"); do
+  read -r wq wu ww < <(churn "http://127.0.0.1:$AP")
+  read -r nq nu nw < <(churn "http://127.0.0.1:$NP")
+  echo "round $r: writes to disco qps=$wq us/q=$wu writes/s=$ww  to null qps=$nq" >&2
+  echo "$wq $wu $ww $nq" >>"$T/churn-runs"
+done
+WQ=$(awk '{print $1}' "$T/churn-runs" | median) WU=$(awk '{print $2}' "$T/churn-runs" | median)
+WW=$(awk '{print $3}' "$T/churn-runs" | median) NQ=$(awk '{print $4}' "$T/churn-runs" | median)
+WR=$(awk '{print $1/$4}' "$T/churn-runs" | median)
+taskset -c 1 "$T/regload" -admin "http://127.0.0.1:$AP" -token "$TOKEN" -rate 1000 -duration 8s -c 16 >"$T/churn.out" 2>&1 &
+GEN=$!
 sleep 1
-read -r wq wu < <(load "$DISCO" "$DP" 1)
-wait "$CHURN" || true
-WRITES=$(sed -n 's/.*per_second=\([0-9]*\).*/\1/p' "$T/churn.out")
+read -r wp50 wp99 < <(latency "$DP")
+wait "$GEN" || true
 
 # Unpinned: disco on both cores (one SO_REUSEPORT socket each), dnsperf on
 # both cores too.
@@ -180,6 +207,10 @@ median of $ROUNDS alternating rounds of ${RUN_SECONDS}s; servers on CPU 0, dnspe
 | disco | $DQ | ${DU} us | ${dp50} ms | ${dp99} ms | ${DRSS} MB |
 | disco / Knot | $QR | $CR | $(awk -v a="$dp50" -v b="$kp50" 'BEGIN{printf "%.2f", a/b}') | $(awk -v a="$dp99" -v b="$kp99" 'BEGIN{printf "%.2f", a/b}') | |
 | disco, 100,000 instances | $bq | ${bu} us | ${bp50} ms | ${bp99} ms | ${BRSS} MB |
-| disco, ${WRITES:-?} registry writes/s | $wq | ${wu} us | | | |
+| disco, 100,000 instances, ${WW:-?} registry writes/s | $WQ | ${WU} us | ${wp50} ms | ${wp99} ms | |
+| same write load into a null HTTP server (control) | $NQ | | | | |
 | disco unpinned, 2 cores (dnsperf -T 2) | $uq | ${uu} us | | | |
+
+QPS with writes / QPS without (100,000 instances): $(awk -v a="$WQ" -v b="$bq" 'BEGIN{printf "%.2f", a/b}')
+QPS with the writes going to disco / with the same writes going to the null server: $WR
 TABLE

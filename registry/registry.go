@@ -51,6 +51,13 @@ type Config struct {
 	// no cap (every write waiting joins the commit), 1 commits each write
 	// on its own.
 	MaxBatch int
+	// CommitDelay is the longest a commit waits for more writes to join it
+	// when writes are arriving concurrently; 0 never waits. The wait is
+	// also capped by how long recent commits took, so a fast store hardly
+	// waits, and it ends as soon as as many writes are queued as the
+	// previous commit carried. A lone writer (the previous commit carried
+	// one write and nothing queued behind it) never waits.
+	CommitDelay time.Duration
 	// NextRevision, if set, returns the revision for an instance whose
 	// targets changed, given the highest revision seen so far; it must
 	// return a larger one. Nil means last+1. Servers sharing a store use it
@@ -66,6 +73,7 @@ type Registry struct {
 	onCommit func(int, time.Duration, error)
 	maxBatch int
 	nextRev  func(uint64) uint64
+	delay    time.Duration
 
 	current atomic.Pointer[Snapshot]
 
@@ -77,6 +85,15 @@ type Registry struct {
 	queue      []*pending
 	committing bool
 	revision   uint64
+
+	// Group commit pacing: whether writes overlapped the last commit, how
+	// many it carried, a moving average of commit time, and the queue
+	// length that ends a commit's wait early (signalled on full).
+	concurrent bool
+	lastBatch  int
+	avgCommit  time.Duration
+	wantBatch  int
+	full       chan struct{}
 }
 
 // pending is one accepted write waiting for its commit.
@@ -90,7 +107,7 @@ type pending struct {
 // New returns an empty registry. Call Load to read the store's state.
 func New(cfg Config) *Registry {
 	r := &Registry{store: cfg.Store, log: cfg.Logger, now: cfg.Now, onCommit: cfg.OnCommit, maxBatch: cfg.MaxBatch,
-		nextRev: cfg.NextRevision}
+		nextRev: cfg.NextRevision, delay: cfg.CommitDelay, full: make(chan struct{}, 1)}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -301,6 +318,13 @@ func (r *Registry) write(ctx context.Context, plan func(head *Snapshot) ([]Chang
 	}
 	p := &pending{changes: changes}
 	r.queue = append(r.queue, p)
+	if r.wantBatch > 0 && len(r.queue) >= r.wantBatch {
+		r.wantBatch = 0
+		select {
+		case r.full <- struct{}{}:
+		default:
+		}
+	}
 	for !p.finished {
 		if r.committing {
 			r.cond.Wait()
@@ -315,6 +339,7 @@ func (r *Registry) write(ctx context.Context, plan func(head *Snapshot) ([]Chang
 // first) in one Store.Commit and publishes the result. It is called with
 // r.mu held and releases it while committing.
 func (r *Registry) commitQueue(ctx context.Context) {
+	r.gather()
 	batch := r.queue
 	r.queue = nil
 	if r.maxBatch > 0 && len(batch) > r.maxBatch {
@@ -332,6 +357,13 @@ func (r *Registry) commitQueue(ctx context.Context) {
 	r.mu.Lock()
 	r.committing = false
 	defer r.cond.Broadcast()
+	r.concurrent = len(batch) > 1 || len(r.queue) > 0
+	r.lastBatch = len(batch)
+	if r.avgCommit == 0 {
+		r.avgCommit = took
+	} else {
+		r.avgCommit += (took - r.avgCommit) / 8
+	}
 	if r.onCommit != nil {
 		r.onCommit(len(changes), took, err)
 	}
@@ -363,6 +395,40 @@ func (r *Registry) commitQueue(ctx context.Context) {
 	for _, p := range batch {
 		p.finished, p.snap = true, next
 	}
+}
+
+// gather lets a commit wait briefly for more writes to join it, so that
+// concurrent writers share one durable sync instead of queueing for one
+// each: only when writes overlapped the previous commit, for at most
+// CommitDelay and the average commit time, and only until the queue holds
+// as many writes as the previous commit carried. It is called with r.mu
+// held, and releases it while waiting; writers arriving meanwhile queue as
+// they would behind a running commit.
+func (r *Registry) gather() {
+	if r.delay <= 0 || !r.concurrent {
+		return
+	}
+	want := max(r.lastBatch, 2)
+	if r.maxBatch > 0 {
+		want = min(want, r.maxBatch)
+	}
+	if len(r.queue) >= want {
+		return
+	}
+	select { // a stale signal from an earlier wait
+	case <-r.full:
+	default:
+	}
+	r.committing, r.wantBatch = true, want
+	r.mu.Unlock()
+	t := time.NewTimer(min(r.delay, r.avgCommit))
+	select {
+	case <-t.C:
+	case <-r.full:
+		t.Stop()
+	}
+	r.mu.Lock()
+	r.committing, r.wantBatch = false, 0
 }
 
 // publish makes next the current snapshot and wakes the readers waiting on

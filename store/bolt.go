@@ -105,6 +105,7 @@ type Bolt struct {
 	ckptBytes    int64
 	ckptInterval time.Duration
 	kick         chan struct{}
+	syncer       *syncer // flushes the journal
 	stop         chan struct{}
 	stopped      chan struct{}
 
@@ -180,7 +181,7 @@ func Open(dir string, opts Options) (*Bolt, error) {
 	}
 	b := &Bolt{db: db, dir: dir, path: path, log: log,
 		ckptBytes: opts.CheckpointBytes, ckptInterval: opts.CheckpointInterval,
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}), syncer: newSyncer()}
 	if b.ckptBytes <= 0 {
 		b.ckptBytes = DefaultCheckpointBytes
 	}
@@ -189,10 +190,12 @@ func Open(dir string, opts Options) (*Bolt, error) {
 	}
 	if err := b.initSchema(); err != nil {
 		_ = db.Close()
+		_ = b.syncer.close()
 		return nil, err
 	}
 	if err := b.recover(); err != nil {
 		_ = db.Close()
+		_ = b.syncer.close()
 		return nil, err
 	}
 	if newFile {
@@ -204,11 +207,12 @@ func Open(dir string, opts Options) (*Bolt, error) {
 		}
 		if err != nil {
 			_ = db.Close()
+			_ = b.syncer.close()
 			return nil, fmt.Errorf("create data file %s: %w", path, err)
 		}
 	}
 	go b.checkpointer()
-	log.Info("data file opened", "path", path, "created", newFile)
+	log.Info("data file opened", "path", path, "created", newFile, "async_sync", b.syncer.async())
 	return b, nil
 }
 
@@ -245,7 +249,7 @@ func (b *Bolt) recover() error {
 		b.log.Info("journal replayed", "files", len(seqs), "changes", len(ops))
 		next = seqs[len(seqs)-1] + 1
 	}
-	b.j, err = createJournal(b.dir, next)
+	b.j, err = createJournal(b.dir, next, b.syncer)
 	return err
 }
 
@@ -278,7 +282,7 @@ func (b *Bolt) checkpoint() error {
 		return nil
 	}
 	old, ops := b.j, b.pending
-	j, err := createJournal(b.dir, old.seq+1)
+	j, err := createJournal(b.dir, old.seq+1, b.syncer)
 	if err != nil {
 		b.mu.Unlock()
 		return err // keep appending to the old journal; try again later
@@ -529,6 +533,9 @@ func (b *Bolt) Close() error {
 		if err := j.remove(); err != nil && cerr == nil {
 			cerr = fmt.Errorf("remove journal: %w", err)
 		}
+	}
+	if err := b.syncer.close(); err != nil && cerr == nil {
+		cerr = fmt.Errorf("close journal: %w", err)
 	}
 	if err := b.db.Close(); err != nil {
 		return fmt.Errorf("close data file %s: %w", b.path, err)

@@ -213,11 +213,12 @@ type journal struct {
 	f    *os.File
 	size int64
 	buf  []byte
+	sync *syncer
 }
 
 // createJournal creates journal file seq and makes its directory entry
 // durable.
-func createJournal(dir string, seq uint64) (*journal, error) {
+func createJournal(dir string, seq uint64, s *syncer) (*journal, error) {
 	path := journalName(dir, seq)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -227,7 +228,7 @@ func createJournal(dir string, seq uint64) (*journal, error) {
 		f.Close()
 		return nil, err
 	}
-	return &journal{dir: dir, seq: seq, f: f}, nil
+	return &journal{dir: dir, seq: seq, f: f, sync: s}, nil
 }
 
 // append writes ops as one record and syncs it. On failure the file is cut
@@ -236,7 +237,7 @@ func createJournal(dir string, seq uint64) (*journal, error) {
 func (j *journal) append(ops []op) (broken bool, err error) {
 	j.buf = appendRecord(j.buf[:0], ops)
 	if _, err = j.f.Write(j.buf); err == nil {
-		err = datasync(j.f)
+		err = j.sync.sync(j.f)
 		if err != nil {
 			// After a failed sync the page cache cannot be trusted.
 			return true, fmt.Errorf("sync journal %s: %w", j.f.Name(), err)

@@ -46,7 +46,7 @@ func startServer(t *testing.T, mod func(*serveConfig)) *testServer {
 		DNSAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Domain: "disco.internal.",
 		DataDir: t.TempDir(), AdminToken: testToken, DNSTTL: 5, NegativeTTL: 5,
 		NSAddrs: nsAddrsOrDie("127.0.0.1"), LogFormat: "text", TCPIdleTimeout: 10 * time.Second,
-		MaxTCPConns: 100, ShutdownTimeout: 10 * time.Second,
+		MaxTCPConns: 100, ShutdownTimeout: 10 * time.Second, CommitDelay: DefaultCommitDelay,
 	}
 	if mod != nil {
 		mod(&cfg)

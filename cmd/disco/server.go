@@ -48,7 +48,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		}
 	}()
 	metrics := newServerMetrics()
-	reg := registry.New(registry.Config{Store: be.store, MaxBatch: be.maxBatch, NextRevision: be.nextRevision,
+	reg := registry.New(registry.Config{Store: be.store, MaxBatch: be.maxBatch, CommitDelay: cfg.CommitDelay, NextRevision: be.nextRevision,
 		Logger: log, OnCommit: metrics.onCommit})
 	if err := be.load(ctx, reg, log); err != nil {
 		return err
