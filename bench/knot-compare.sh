@@ -35,8 +35,8 @@ need python3 python3
 T=$(mktemp -d /tmp/disco-bench.XXXXXX)
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   rm -rf "$T"
 }
 trap cleanup EXIT

@@ -11,7 +11,7 @@ N=${1:-100000}
 TOKEN=bench-token
 T=$(mktemp -d /tmp/disco-startup.XXXXXX)
 PID=
-trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
+trap '{ [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; } || true' EXIT
 
 go build -o "$T/disco" ./cmd/disco
 go build -o "$T/regload" ./bench/regload
