@@ -152,7 +152,15 @@ KRSS=$(rss_mb "$KNOT") DRSS=$(rss_mb "$DISCO")
 # With 100,000 registered instances.
 echo "registering 97,000 more instances..." >&2
 "$T/regload" -admin "http://127.0.0.1:$AP" -token "$TOKEN" -count 97000 -c 64 >&2
-read -r bq bu < <(load "$DISCO" "$DP" 1)
+# medians COMMAND... -> "median_qps median_us" of ROUNDS runs of a load
+# function printing "qps us".
+medians() {
+  local f=$T/medians
+  : >"$f"
+  for _ in $(seq "$ROUNDS"); do "$@" >>"$f"; done
+  echo "$(awk '{print $1}' "$f" | median) $(awk '{print $2}' "$f" | median)"
+}
+read -r bq bu < <(medians load "$DISCO" "$DP" 1)
 read -r bp50 bp99 < <(latency "$DP")
 BRSS=$(rss_mb "$DISCO")
 
@@ -194,12 +202,12 @@ wait "$GEN" || true
 # both cores too.
 stop_disco
 start_disco ""
-read -r uq uu < <(load "$DISCO" "$DP" 0-1 -c 4 -T 2)
+read -r uq uu < <(medians load "$DISCO" "$DP" 0-1 -c 4 -T 2)
 
 cat <<TABLE
 
 disco vs Knot DNS $(knotd --version 2>/dev/null | head -1 | awk '{print $NF}'), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(date -u +%Y-%m-%d)
-median of $ROUNDS alternating rounds of ${RUN_SECONDS}s; servers on CPU 0, dnsperf on CPU 1; $N services x 3 instances
+median of $ROUNDS rounds of ${RUN_SECONDS}s (Knot and disco alternating, writes to disco and to the null server alternating); servers on CPU 0, dnsperf on CPU 1; $N services x 3 instances
 
 | server | QPS | CPU per query | p50 at 5k qps | p99 at 5k qps | RSS |
 | --- | --- | --- | --- | --- | --- |

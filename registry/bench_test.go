@@ -67,14 +67,15 @@ func benchInstance(b *testing.B, service, id string, i, port int) *registry.Inst
 }
 
 // BenchmarkRegisterConcurrent measures registrations per second with 64
-// writers against the bbolt store: with group commit, and with one commit
-// (one fsync) per write.
+// writers against the bbolt store: with group commit (with and without a
+// commit delay), and with one commit (one fsync) per write.
 func BenchmarkRegisterConcurrent(b *testing.B) {
 	const writers = 64
 	for _, tt := range []struct {
 		name     string
 		maxBatch int
-	}{{"group", 0}, {"maxbatch=1", 1}} {
+		delay    time.Duration
+	}{{"group+delay", 0, 2 * time.Millisecond}, {"group", 0, 0}, {"maxbatch=1", 1, 0}} {
 		b.Run(tt.name, func(b *testing.B) {
 			s, err := store.Open(benchDataDir(b), store.Options{})
 			if err != nil {
@@ -82,7 +83,7 @@ func BenchmarkRegisterConcurrent(b *testing.B) {
 			}
 			defer s.Close()
 			var commits atomic.Int64
-			r := registry.New(registry.Config{Store: s, MaxBatch: tt.maxBatch,
+			r := registry.New(registry.Config{Store: s, MaxBatch: tt.maxBatch, CommitDelay: tt.delay,
 				OnCommit: func(int, time.Duration, error) { commits.Add(1) }})
 			ctx := context.Background()
 			var next atomic.Int64

@@ -56,7 +56,8 @@ type Config struct {
 	// also capped by how long recent commits took, so a fast store hardly
 	// waits, and it ends as soon as as many writes are queued as the
 	// previous commit carried. A lone writer (the previous commit carried
-	// one write and nothing queued behind it) never waits.
+	// one write and nothing queued behind it) never waits, and neither do
+	// commits once they carry several writes each without waiting.
 	CommitDelay time.Duration
 	// NextRevision, if set, returns the revision for an instance whose
 	// targets changed, given the highest revision seen so far; it must
@@ -397,15 +398,21 @@ func (r *Registry) commitQueue(ctx context.Context) {
 	}
 }
 
+// gatherBelow is the commit size from which a commit no longer waits for
+// more writes: the sync is already shared so widely that another write
+// would save little of it, while every write in the commit would wait.
+const gatherBelow = 8
+
 // gather lets a commit wait briefly for more writes to join it, so that
 // concurrent writers share one durable sync instead of queueing for one
-// each: only when writes overlapped the previous commit, for at most
-// CommitDelay and the average commit time, and only until the queue holds
-// as many writes as the previous commit carried. It is called with r.mu
+// each: only when writes overlapped the previous commit and it carried
+// fewer than gatherBelow, for at most CommitDelay and the average commit
+// time, and only until the queue holds as many writes as the previous
+// commit carried. It is called with r.mu
 // held, and releases it while waiting; writers arriving meanwhile queue as
 // they would behind a running commit.
 func (r *Registry) gather() {
-	if r.delay <= 0 || !r.concurrent {
+	if r.delay <= 0 || !r.concurrent || r.lastBatch >= gatherBelow {
 		return
 	}
 	want := max(r.lastBatch, 2)

@@ -20,9 +20,12 @@ func BenchmarkRegisterHTTP(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
 		batch int
-	}{{"group-commit", 0}, {"commit-per-write", 1}} {
+		delay time.Duration
+	}{{"group-commit", 0, DefaultCommitDelay}, {"group-commit-no-delay", 0, 0}, {"commit-per-write", 1, 0}} {
 		b.Run(tc.name, func(b *testing.B) {
-			s := startServer(&testing.T{}, func(c *serveConfig) { c.CommitBatch = tc.batch; c.DataDir = b.TempDir() })
+			s := startServer(&testing.T{}, func(c *serveConfig) {
+				c.CommitBatch, c.CommitDelay, c.DataDir = tc.batch, tc.delay, b.TempDir()
+			})
 			if s == nil {
 				b.Fatal("server did not start")
 			}
