@@ -192,11 +192,16 @@ done
 WQ=$(awk '{print $1}' "$T/churn-runs" | median) WU=$(awk '{print $2}' "$T/churn-runs" | median)
 WW=$(awk '{print $3}' "$T/churn-runs" | median) NQ=$(awk '{print $4}' "$T/churn-runs" | median)
 WR=$(awk '{print $1/$4}' "$T/churn-runs" | median)
-taskset -c 1 "$T/regload" -admin "http://127.0.0.1:$AP" -token "$TOKEN" -rate 1000 -duration 8s -c 16 >"$T/churn.out" 2>&1 &
-GEN=$!
-sleep 1
-read -r wp50 wp99 < <(latency "$DP")
-wait "$GEN" || true
+# latency_writing URL -> "p50_ms p99_ms" at 5k qps while writes go to URL
+latency_writing() {
+  taskset -c 1 "$T/regload" -admin "$1" -token "$TOKEN" -rate 1000 -duration 8s -c 16 >"$T/churn.out" 2>&1 &
+  local gen=$!
+  sleep 1
+  latency "$DP"
+  wait "$gen" || true
+}
+read -r wp50 wp99 < <(latency_writing "http://127.0.0.1:$AP")
+read -r np50 np99 < <(latency_writing "http://127.0.0.1:$NP")
 
 # Unpinned: disco on both cores (one SO_REUSEPORT socket each), dnsperf on
 # both cores too.
@@ -216,7 +221,7 @@ median of $ROUNDS rounds of ${RUN_SECONDS}s (Knot and disco alternating, writes 
 | disco / Knot | $QR | $CR | $(awk -v a="$dp50" -v b="$kp50" 'BEGIN{printf "%.2f", a/b}') | $(awk -v a="$dp99" -v b="$kp99" 'BEGIN{printf "%.2f", a/b}') | |
 | disco, 100,000 instances | $bq | ${bu} us | ${bp50} ms | ${bp99} ms | ${BRSS} MB |
 | disco, 100,000 instances, ${WW:-?} registry writes/s | $WQ | ${WU} us | ${wp50} ms | ${wp99} ms | |
-| same write load into a null HTTP server (control) | $NQ | | | | |
+| same write load into a null HTTP server (control) | $NQ | | ${np50} ms | ${np99} ms | |
 | disco unpinned, 2 cores (dnsperf -T 2) | $uq | ${uu} us | | | |
 
 QPS with writes / QPS without (100,000 instances): $(awk -v a="$WQ" -v b="$bq" 'BEGIN{printf "%.2f", a/b}')
