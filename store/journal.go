@@ -213,12 +213,17 @@ type journal struct {
 	f    *os.File
 	size int64
 	buf  []byte
-	sync *syncer
+	sync flusher
+}
+
+// flusher makes a file's written data durable.
+type flusher interface {
+	sync(f *os.File) error
 }
 
 // createJournal creates journal file seq and makes its directory entry
 // durable.
-func createJournal(dir string, seq uint64, s *syncer) (*journal, error) {
+func createJournal(dir string, seq uint64, s flusher) (*journal, error) {
 	path := journalName(dir, seq)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
