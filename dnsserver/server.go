@@ -34,7 +34,8 @@ type ServerConfig struct {
 	// SO_REUSEPORT, each read by one goroutine; default GOMAXPROCS.
 	UDPSockets int
 	// UDPBufferBytes is the receive and send buffer asked for each UDP
-	// socket; default 4 MiB (the kernel may cap it at net.core.rmem_max).
+	// socket; default 4 MiB. Without CAP_NET_ADMIN the kernel caps it at
+	// net.core.rmem_max and wmem_max, and a warning says so.
 	UDPBufferBytes int
 	// RRL rate-limits UDP responses per client prefix; off by default.
 	RRL RRLConfig
@@ -128,11 +129,14 @@ func (s *Server) listen() (err error) {
 		c := pc.(*net.UDPConn)
 		conns = append(conns, c)
 		addr = c.LocalAddr().String() // the others share the first one's port
-		if err := c.SetReadBuffer(s.cfg.UDPBufferBytes); err != nil {
-			return fmt.Errorf("udp receive buffer: %w", err)
+		got, err := setBuffers(c, s.cfg.UDPBufferBytes)
+		if err != nil {
+			return fmt.Errorf("udp socket buffers of %d bytes: %w", s.cfg.UDPBufferBytes, err)
 		}
-		if err := c.SetWriteBuffer(s.cfg.UDPBufferBytes); err != nil {
-			return fmt.Errorf("udp send buffer: %w", err)
+		// The kernel reports twice the usable size (its bookkeeping).
+		if got/2 < s.cfg.UDPBufferBytes && len(conns) == 1 {
+			s.log.Warn("UDP receive buffer is smaller than asked: raise net.core.rmem_max, or run with CAP_NET_ADMIN",
+				"asked_bytes", s.cfg.UDPBufferBytes, "got_bytes", got)
 		}
 	}
 	tcp, err := net.Listen("tcp", addr)

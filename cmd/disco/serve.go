@@ -42,6 +42,8 @@ type serveConfig struct {
 	// CommitBatch caps the writes per durable commit (0: no cap). One
 	// commit per write (1) is only for measuring what group commit buys.
 	CommitBatch int
+	// UDPBufferBytes is dnsserver.ServerConfig.UDPBufferBytes.
+	UDPBufferBytes int
 	// CommitDelay is registry.Config.CommitDelay.
 	CommitDelay  time.Duration
 	RRL          dnsserver.RRLConfig
@@ -87,6 +89,7 @@ func serveFlags() []cli.Flag {
 		str("log-format", "text", "text or json"),
 		&cli.DurationFlag{Name: "tcp-idle-timeout", Value: 10 * time.Second, Usage: "close DNS TCP connections idle this long", EnvVars: env("tcp-idle-timeout")},
 		&cli.IntFlag{Name: "max-tcp-conns", Value: 1000, Usage: "most concurrent DNS TCP connections", EnvVars: env("max-tcp-conns")},
+		&cli.IntFlag{Name: "udp-buffer", Value: 4 << 20, Usage: "receive and send buffer of each DNS UDP socket, in bytes (above net.core.rmem_max only with CAP_NET_ADMIN)", EnvVars: env("udp-buffer")},
 		&cli.DurationFlag{Name: "commit-delay", Value: DefaultCommitDelay, Usage: "longest a durable commit waits for concurrent writes to share it (never more than a commit takes; a lone writer never waits; 0: never)", EnvVars: env("commit-delay")},
 		&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "longest graceful stop on SIGTERM", EnvVars: env("shutdown-timeout")},
 		&cli.BoolFlag{Name: "query-log", Usage: "log every answered DNS query at info (component=query), whatever --log-level says", EnvVars: env("query-log")},
@@ -154,6 +157,7 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		ShutdownTimeout:   c.Duration("shutdown-timeout"),
 		QueryLog:          c.Bool("query-log"),
 		CommitDelay:       c.Duration("commit-delay"),
+		UDPBufferBytes:    c.Int("udp-buffer"),
 		RRL: dnsserver.RRLConfig{Rate: c.Int("rrl-rate"), Burst: c.Int("rrl-burst"), Slip: c.Int("rrl-slip"),
 			IPv4PrefixLen: c.Int("rrl-ipv4-prefix"), IPv6PrefixLen: c.Int("rrl-ipv6-prefix")},
 		AdminTLSCert: c.String("admin-tls-cert"),
@@ -231,6 +235,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.MaxTCPConns < 1 {
 		errs = append(errs, fmt.Errorf("--max-tcp-conns %d: want at least 1", c.MaxTCPConns))
+	}
+	if c.UDPBufferBytes < 64<<10 || c.UDPBufferBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("--udp-buffer %d: want 65536 (64 KiB) to 1073741824 (1 GiB) bytes", c.UDPBufferBytes))
 	}
 	if c.CommitDelay < 0 || c.CommitDelay > time.Second {
 		errs = append(errs, fmt.Errorf("--commit-delay %s: want 0 to 1s", c.CommitDelay))

@@ -5,8 +5,9 @@ import (
 	"testing"
 )
 
-// TestServeStoreFlags: the store flags are checked before anything starts,
-// and every problem is reported.
+// TestServeStoreFlags: the store flags (and the other flags checked
+// together with them) are checked before anything starts, and every
+// problem is reported.
 func TestServeStoreFlags(t *testing.T) {
 	tests := []struct {
 		name string
@@ -22,6 +23,9 @@ func TestServeStoreFlags(t *testing.T) {
 				"username and password go together", "--member-ttl 500ms: want at least 1s", "--etcd-timeout must be positive"}},
 		{"from the environment", nil, map[string]string{"DISCO_STORE": "etcd", "DISCO_ETCD_ENDPOINTS": "ftp://x"},
 			[]string{`etcd endpoint "ftp://x"`}},
+		{"commit delay and UDP buffer", []string{"--commit-delay", "-1ms", "--udp-buffer", "1000"}, nil,
+			[]string{"--commit-delay -1ms: want 0 to 1s", "--udp-buffer 1000: want 65536 (64 KiB) to 1073741824 (1 GiB) bytes"}},
+		{"commit delay too long", nil, map[string]string{"DISCO_COMMIT_DELAY": "2s"}, []string{"--commit-delay 2s: want 0 to 1s"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

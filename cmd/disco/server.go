@@ -81,6 +81,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 	metrics.register(handler, registryCollector{reg})
 	dnsSrv := dnsserver.NewServer(dnsserver.ServerConfig{
 		Addr: cfg.DNSAddr, TCPIdleTimeout: cfg.TCPIdleTimeout, MaxTCPConns: cfg.MaxTCPConns, RRL: cfg.RRL,
+		UDPBufferBytes: cfg.UDPBufferBytes,
 	}, handler, log)
 	if err := dnsSrv.Listen(); err != nil {
 		return err
