@@ -114,3 +114,34 @@ func TestCommitDelay(t *testing.T) {
 		})
 	}
 }
+
+// TestCommitDelayQuietSpell checks that a write arriving after a quiet
+// spell commits at once, even though the writes before it overlapped.
+func TestCommitDelayQuietSpell(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		fs := &slowStore{fakeStore: newFakeStore(), took: time.Millisecond}
+		var log commitLog
+		r := registry.New(registry.Config{Store: fs, OnCommit: log.onCommit, CommitDelay: 2 * time.Millisecond})
+		var wg sync.WaitGroup
+		for i := range 3 { // overlapping writes: the next commit would wait
+			wg.Go(func() {
+				if _, err := r.Register(ctx, inst(t, "web", fmt.Sprintf("a%d", i), "10.0.0.1:80")); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		time.Sleep(time.Second)
+		start := time.Now()
+		if _, err := r.Register(ctx, inst(t, "web", "late", "10.0.0.1:80")); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != time.Millisecond {
+			t.Errorf("a write after a quiet second took %v, want one commit (1ms)", took)
+		}
+		if sizes, _ := log.get(); sum(sizes) != 4 {
+			t.Errorf("commits %v, want 4 changes in all", sizes)
+		}
+	})
+}

@@ -88,10 +88,11 @@ type Registry struct {
 	revision   uint64
 
 	// Group commit pacing: whether writes overlapped the last commit, how
-	// many it carried, a moving average of commit time, and the queue
-	// length that ends a commit's wait early (signalled on full).
+	// many it carried, when it ended, a moving average of commit time, and
+	// the queue length that ends a commit's wait early (signalled on full).
 	concurrent bool
 	lastBatch  int
+	lastEnd    time.Time
 	avgCommit  time.Duration
 	wantBatch  int
 	full       chan struct{}
@@ -360,6 +361,7 @@ func (r *Registry) commitQueue(ctx context.Context) {
 	defer r.cond.Broadcast()
 	r.concurrent = len(batch) > 1 || len(r.queue) > 0
 	r.lastBatch = len(batch)
+	r.lastEnd = time.Now()
 	if r.avgCommit == 0 {
 		r.avgCommit = took
 	} else {
@@ -408,11 +410,12 @@ const gatherBelow = 8
 // each: only when writes overlapped the previous commit and it carried
 // fewer than gatherBelow, for at most CommitDelay and the average commit
 // time, and only until the queue holds as many writes as the previous
-// commit carried. It is called with r.mu
-// held, and releases it while waiting; writers arriving meanwhile queue as
-// they would behind a running commit.
+// commit carried. A write after a quiet spell commits at once, whatever
+// came before. It is called with r.mu held, and releases it while waiting;
+// writers arriving meanwhile queue as they would behind a running commit.
 func (r *Registry) gather() {
-	if r.delay <= 0 || !r.concurrent || r.lastBatch >= gatherBelow {
+	if r.delay <= 0 || !r.concurrent || r.lastBatch >= gatherBelow ||
+		time.Since(r.lastEnd) > r.delay+r.avgCommit {
 		return
 	}
 	want := max(r.lastBatch, 2)
