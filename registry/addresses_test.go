@@ -90,5 +90,5 @@ func TestAddressesLoadAndRemote(t *testing.T) {
 // commit.
 type memStore struct{ state *registry.State }
 
-func (m *memStore) Load(context.Context) (*registry.State, error)  { return m.state, nil }
+func (m *memStore) Load(context.Context) (*registry.State, error)   { return m.state, nil }
 func (m *memStore) Commit(context.Context, []registry.Change) error { return nil }
