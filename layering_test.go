@@ -44,6 +44,7 @@ var layers = map[string][]string{
 	"disco/e2e/cluster":   nil,
 	"disco/bench/nullapi": nil,
 	"disco/bench/regload": nil,
+	"disco/bench/xfrload": nil,
 }
 
 // pkg is what go list tells of one package.

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 
@@ -114,6 +115,31 @@ type Handler struct {
 	stats stats
 	zone  *zoneTracker
 	xfr   *transfers
+	// waiting, set by the Server, reports whether a UDP query waits to be
+	// read; stepping counts the transfers waiting for the UDP readers to
+	// drain their sockets, and drained wakes one (see
+	// xfrStream.stepAside).
+	waiting  atomic.Pointer[func() bool]
+	stepping atomic.Int32
+	drained  chan struct{}
+}
+
+// udpDrained is called by a UDP reader that found its socket empty.
+func (h *Handler) udpDrained() {
+	if h.stepping.Load() > 0 {
+		select {
+		case h.drained <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// queriesWaiting reports whether a UDP query waits to be read.
+func (h *Handler) queriesWaiting() bool {
+	if f := h.waiting.Load(); f != nil {
+		return (*f)()
+	}
+	return false
 }
 
 // NewHandler returns a handler answering from the registry src and the
@@ -123,7 +149,8 @@ func NewHandler(cfg Config, src Source, zs ZoneSource, log *slog.Logger) *Handle
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "dns")
-	h := &Handler{cfg: cfg, src: src, zones: zs, log: log, qlog: cfg.QueryLog, cache: newAnswerCache(cfg.CacheSize)}
+	h := &Handler{cfg: cfg, src: src, zones: zs, log: log, qlog: cfg.QueryLog, cache: newAnswerCache(cfg.CacheSize),
+		drained: make(chan struct{}, 1)}
 	h.zone = newZoneTracker(&h.cfg, src, zs, log)
 	h.xfr = newTransfers(cfg.Transfer)
 	return h

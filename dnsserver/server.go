@@ -171,6 +171,15 @@ func (s *Server) Run(ctx context.Context) error {
 		// answers every opcode itself.
 		Handler:        &tcpHandler{h: s.handler, conns: s.conns, ctx: ctx, timeout: s.handler.xfr.cfg.WriteTimeout},
 		DecorateReader: s.conns.decorate, MsgAcceptFunc: acceptRequests}
+	waiting := func() bool {
+		for _, c := range s.udp {
+			if udpPending(c) {
+				return true
+			}
+		}
+		return false
+	}
+	s.handler.waiting.Store(&waiting)
 	errc := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -266,9 +266,11 @@ type xfrStream struct {
 	ctx     context.Context
 	pending []dns.RR
 	size    int
-	// records and messages count what was sent.
-	records, messages int
-	full              bool // the whole zone, not differences
+	// records and messages count what was sent, produced what was
+	// queued.
+	records, messages, produced int
+	timer                       *time.Timer // of stepAside
+	full                        bool        // the whole zone, not differences
 }
 
 // run streams a transfer in a slot and returns the rcode: SERVFAIL when no
@@ -343,9 +345,20 @@ func (s *xfrStream) single(rcode int, rrs ...dns.RR) int {
 	return rcode
 }
 
+// yieldEvery is how many records a transfer produces between two looks at
+// the UDP sockets (a few hundred microseconds of work).
+const yieldEvery = 256
+
+// maxStepAside bounds how long a transfer waits for the UDP readers.
+const maxStepAside = 2 * time.Millisecond
+
 // add queues records, sending a message whenever the queue holds enough.
+// Every yieldEvery records it steps aside for waiting queries.
 func (s *xfrStream) add(rrs ...dns.RR) error {
 	for _, rr := range rrs {
+		if s.produced++; s.produced%yieldEvery == 0 {
+			s.stepAside()
+		}
 		n := dns.Len(rr)
 		if s.size+n > messageBudget && len(s.pending) > 0 {
 			if err := s.flush(); err != nil {
@@ -356,6 +369,40 @@ func (s *xfrStream) add(rrs ...dns.RR) error {
 		s.size += n
 	}
 	return nil
+}
+
+// stepAside lets queries waiting on the UDP sockets go first. A running
+// goroutine never lets the scheduler look for network work on its
+// processor (Gosched is not enough: the scheduler takes the yielding
+// goroutine again before it polls), so on a server with one processor the
+// goroutine that reads UDP queries would wait for the transfer to be
+// preempted, 10 ms at a time, and queries would queue behind the zone being
+// streamed. So when a datagram waits, the transfer parks until the UDP
+// readers have drained their sockets (or maxStepAside): the processor
+// falls idle, the scheduler polls the network, the queries are answered,
+// and the reader that finds its socket empty wakes the transfer. When no
+// query waits, the transfer goes on at full speed.
+func (s *xfrStream) stepAside() {
+	h := s.h
+	h.stepping.Add(1)
+	defer h.stepping.Add(-1)
+	select {
+	case <-h.drained: // a signal left from before
+	default:
+	}
+	if !h.queriesWaiting() {
+		return
+	}
+	if s.timer == nil {
+		s.timer = time.NewTimer(maxStepAside)
+	} else {
+		s.timer.Reset(maxStepAside)
+	}
+	select {
+	case <-h.drained:
+	case <-s.timer.C:
+	}
+	s.timer.Stop()
 }
 
 // flush sends the queued records as one message.

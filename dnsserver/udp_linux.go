@@ -61,6 +61,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		err := rc.Read(func(fd uintptr) bool {
 			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&in[0])), udpBatch, unix.MSG_DONTWAIT, 0, 0)
 			if e == unix.EAGAIN || e == unix.EINTR {
+				s.handler.udpDrained() // a transfer may wait for this
 				return false
 			}
 			if e != 0 {
@@ -148,4 +149,15 @@ func sockaddrAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
 	}
 	return netip.AddrPort{}
+}
+
+// udpPending reports whether a datagram waits to be read on c.
+func udpPending(c *net.UDPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	_ = rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+	return n > 0
 }
