@@ -2,7 +2,7 @@ GO ?= go
 FUZZTIME ?= 30s
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test run lint fuzz fuzz-short bench bench-go clean
+.PHONY: build test run lint fuzz fuzz-short bench bench-go bench-transfer clean
 
 build:
 	$(GO) build -o bin/disco ./cmd/disco
@@ -41,6 +41,11 @@ clean:
 # Side-by-side with Knot DNS (installs dnsperf and knot when missing).
 bench:
 	bench/knot-compare.sh
+
+# disco as a primary: AXFR of 100,000 instances, serial and NOTIFY latency
+# with a Knot secondary, queries while transfers stream.
+bench-transfer:
+	bench/transfer.sh
 
 # Go benchmarks of the hot paths.
 bench-go:

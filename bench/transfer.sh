@@ -4,7 +4,11 @@
 # transfer streams against the same without one.
 #
 # disco is pinned to CPU 0; dnsperf, the transfer client (bench/xfrload,
-# which reads the zone without decoding it) and Knot to CPU 1.
+# which reads the zone without decoding it) and Knot to CPU 1. Since the
+# transfer client shares CPU 1 with dnsperf, the same client also reads the
+# same zone from Knot while dnsperf queries disco (control): what the
+# client itself costs the query figures shows apart from what disco's
+# transfers cost.
 #
 #   bench/transfer.sh                   (make bench-transfer)
 #   N=20000 ROUNDS=5 RUN_SECONDS=10 bench/transfer.sh
@@ -80,6 +84,10 @@ acl:
     address: 127.0.0.1
     key: xfr
     action: notify
+  - id: transfer
+    address: 127.0.0.1
+    key: xfr
+    action: transfer
 template:
   - id: default
     storage: "$T/knot"
@@ -89,7 +97,7 @@ template:
 zone:
   - domain: $D
     master: disco
-    acl: notify
+    acl: [notify, transfer]
 K
 
 taskset -c 0 "$T/disco" serve --dns-addr "127.0.0.1:$DP" --admin-addr "127.0.0.1:$AP" --data-dir "$T/data" \
@@ -129,11 +137,16 @@ for _ in $(seq 600); do
 done
 KNOT_AXFR=$(grep -m1 'AXFR, incoming.*finished' "$T/knot.log" | sed 's/.*finished, //')
 echo "knot: $KNOT_AXFR" >&2
+notify_hist() {
+  curl -s "http://127.0.0.1:$AP/metrics" -H "Authorization: Bearer $TOKEN" |
+    awk '/^disco_notify_latency_seconds_sum/{s=$2} /^disco_notify_latency_seconds_count/{c=$2} END{print s, c}'
+}
+read -r ns0 nc0 < <(notify_hist)
 echo "serial and NOTIFY after $WRITES writes..." >&2
 LAT=$(taskset -c 1 "$T/xfrload" latency -dns "127.0.0.1:$DP" -admin "http://127.0.0.1:$AP" -token "$TOKEN" \
   -secondary "127.0.0.1:$KP" -n "$WRITES" | tee /dev/stderr | tail -1)
-NOTIFY_MS=$(curl -s "http://127.0.0.1:$AP/metrics" -H "Authorization: Bearer $TOKEN" |
-  awk '/^disco_notify_latency_seconds_sum/{s=$2} /^disco_notify_latency_seconds_count/{c=$2} END{printf "%.1f", c ? s/c*1000 : 0}')
+read -r ns1 nc1 < <(notify_hist)
+NOTIFY_MS=$(awk -v s0="$ns0" -v c0="$nc0" -v s1="$ns1" -v c1="$nc1" 'BEGIN{printf "%.1f", (c1 > c0) ? (s1-s0)/(c1-c0)*1000 : 0}')
 
 # Query throughput with and without a transfer streaming (back to back
 # transfers for the whole round), alternating.
@@ -141,21 +154,28 @@ load() { # -> qps
   taskset -c 1 dnsperf -s 127.0.0.1 -p "$DP" -d "$T/queries.txt" -l "$RUN_SECONDS" -q 100 2>&1 |
     awk '/Queries per second:/{printf "%.0f\n", $4}'
 }
-echo "queries with and without a transfer, $ROUNDS rounds of ${RUN_SECONDS}s..." >&2
+# with_transfers PORT -> "qps transfers": dnsperf on disco while xfrload
+# transfers the zone back to back from the server at PORT.
+with_transfers() {
+  taskset -c 1 "$T/xfrload" axfr -dns "127.0.0.1:$1" -key "$KEY" -duration "$((RUN_SECONDS + 1))s" >"$T/during" 2>&1 &
+  local x=$! q
+  sleep 0.5
+  q=$(load)
+  wait "$x" || { echo "bench: transfers failed: $(tail -2 "$T/during")" >&2; exit 1; }
+  echo "$q $(sed -n 's/.*transfers=\([0-9]*\).*/\1/p' "$T/during")"
+}
+echo "queries without a transfer, while transfers stream from disco, and from Knot (control): $ROUNDS rounds of ${RUN_SECONDS}s..." >&2
 : >"$T/qps"
 for r in $(seq "$ROUNDS"); do
   q0=$(load)
-  taskset -c 1 "$T/xfrload" axfr -dns "127.0.0.1:$DP" -key "$KEY" -duration "$((RUN_SECONDS + 1))s" >"$T/during" 2>&1 &
-  x=$!
-  sleep 0.5
-  q1=$(load)
-  wait "$x" || { echo "bench: transfers failed: $(tail -2 "$T/during")" >&2; exit 1; }
-  n=$(sed -n 's/.*transfers=\([0-9]*\).*/\1/p' "$T/during")
-  echo "round $r: qps without $q0, with transfers streaming $q1 ($n transfers)" >&2
-  echo "$q0 $q1 $n" >>"$T/qps"
+  read -r q1 n1 < <(with_transfers "$DP")
+  read -r q2 n2 < <(with_transfers "$KP")
+  echo "round $r: qps without $q0, transfers from disco $q1 ($n1 transfers), from Knot $q2 ($n2 transfers)" >&2
+  echo "$q0 $q1 $n1 $q2 $n2" >>"$T/qps"
 done
-Q0=$(awk '{print $1}' "$T/qps" | median) Q1=$(awk '{print $2}' "$T/qps" | median)
-QR=$(awk '{print $2/$1}' "$T/qps" | median) NX=$(awk '{print $3}' "$T/qps" | median)
+col() { awk -v c="$1" '{print $c}' "$T/qps" | median; }
+Q0=$(col 1) Q1=$(col 2) NX=$(col 3) Q2=$(col 4) NK=$(col 5)
+R1=$(awk '{print $2/$1}' "$T/qps" | median) R2=$(awk '{print $2/$4}' "$T/qps" | median)
 
 cat <<TABLE
 
@@ -170,7 +190,9 @@ disco as a primary, $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -
 | new serial at disco, after the API answered | $(sed -n 's/.*serial_visible_ms=\([0-9.]*\).*/\1/p' <<<"$LAT") ms (first query) |
 | NOTIFY answered by the secondary, after the change (mean, disco_notify_latency_seconds) | ${NOTIFY_MS} ms |
 | new serial at the secondary, after the API answered | $(sed -n 's/.*secondary_ms=\([0-9.]*\).*/\1/p' <<<"$LAT") ms |
-| queries per second, no transfer (median of $ROUNDS) | $Q0 |
-| queries per second while transfers stream back to back ($NX per round) | $Q1 |
-| ratio | $QR |
+| queries per second at disco, no transfer (median of $ROUNDS) | $Q0 |
+| the same while disco streams transfers back to back ($NX per round) | $Q1 |
+| the same while the transfer client reads from Knot instead (control; $NK per round) | $Q2 |
+| with disco's transfers / without | $R1 |
+| with disco's transfers / control | $R2 |
 TABLE
