@@ -168,6 +168,19 @@ func hostileCases(t testing.TB) []hostileCase {
 		{"response sent as a query", pack(t, id, goodName, dns.TypeA, func(m *dns.Msg) { m.Response = true }), silence, false},
 		{"truncated response", rawQuery(id, 0x8000, 1, 0, 0, 0), silence, false},
 		{"update opcode", pack(t, id, "disco.internal.", dns.TypeSOA, func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate }), dns.RcodeNotImplemented, false},
+		// No key is loaded: a signed request gets NOTAUTH (BADKEY); a TSIG
+		// that is not the last record, FORMERR.
+		{"TSIG with an unknown key", pack(t, id, goodName, dns.TypeA, func(m *dns.Msg) {
+			m.SetTsig("stranger.", dns.HmacSHA256, 300, 1767225600)
+		}), dns.RcodeNotAuth, false},
+		{"TSIG before the OPT", pack(t, id, goodName, dns.TypeA, func(m *dns.Msg) {
+			m.SetTsig("stranger.", dns.HmacSHA256, 300, 1767225600)
+			m.Extra = append(m.Extra, optRR())
+		}), dns.RcodeFormatError, false},
+		{"signed update", pack(t, id, "disco.internal.", dns.TypeSOA, func(m *dns.Msg) {
+			m.Opcode = dns.OpcodeUpdate
+			m.SetTsig("stranger.", dns.HmacSHA256, 300, 1767225600)
+		}), dns.RcodeNotAuth, false},
 		{"status opcode", pack(t, id, goodName, dns.TypeA, func(m *dns.Msg) { m.Opcode = dns.OpcodeStatus }), dns.RcodeNotImplemented, false},
 		// No transfer rule lets anyone in (AXFR over UDP is NOTIMP, so IXFR
 		// gets the same answer on both transports).
