@@ -36,7 +36,7 @@ func (e *ParseError) Error() string {
 func LoadFile(path string) (*Keyring, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("tsig keys: %w", err)
+		return nil, err // "open PATH: reason"
 	}
 	defer f.Close()
 	return Parse(f, path)

@@ -130,7 +130,8 @@ Examples:
    disco serve --zones-dir /etc/disco/zones --dns-ttl 10s --log-format json
    disco serve --query-log --log-level warn      # only warnings and one line per query
    disco serve --rrl-rate 50 --admin-tls-cert admin.crt --admin-tls-key admin.key
-   disco serve --store etcd --etcd-endpoints http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379`,
+   disco serve --store etcd --etcd-endpoints http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379
+   disco serve --tsig-keys /etc/disco/tsig.conf --transfer-allow key:xfr --notify 10.0.0.2:53 --notify-key xfr`,
 		Flags: serveFlags(),
 		Action: func(c *cli.Context) error {
 			cfg, err := serveConfigFrom(c)

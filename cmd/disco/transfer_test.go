@@ -42,7 +42,7 @@ func TestServeTransferFlags(t *testing.T) {
 		want []string
 	}{
 		{"bad key file", []string{"--tsig-keys", bad}, nil, []string{"--tsig-keys: " + bad + `:2: key "x": algorithm "hmac-md5" is not supported`}},
-		{"missing key file", []string{"--tsig-keys", filepath.Join(dir, "none")}, nil, []string{"--tsig-keys: tsig keys: open " + filepath.Join(dir, "none")}},
+		{"missing key file", []string{"--tsig-keys", filepath.Join(dir, "none")}, nil, []string{"--tsig-keys: open " + filepath.Join(dir, "none") + ": no such file"}},
 		{"rules", []string{"--tsig-keys", good, "--transfer-allow", "key:other", "--transfer-allow", "10.0.0.0/33", "--transfer-allow", "key:xfr"}, nil,
 			[]string{`--transfer-allow key:other: no key "other" in --tsig-keys`, `transfer rule "10.0.0.0/33": want key:NAME, a CIDR prefix`}},
 		{"key rule without keys", []string{"--transfer-allow", "key:xfr"}, nil, []string{`no key "xfr" in --tsig-keys (not given)`}},
