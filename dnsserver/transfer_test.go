@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -620,4 +621,49 @@ func TestLargeZoneStreams(t *testing.T) {
 	if want := 2000*(6+3+1) + 4; len(rrs) != want {
 		t.Errorf("%d records, want %d", len(rrs), want)
 	}
+}
+
+// TestConcurrentTransfers: IXFRs, AXFRs and queries at once while the
+// registry changes, for the race detector: journal records, zone records
+// and snapshots are shared between them and never written.
+func TestConcurrentTransfers(t *testing.T) {
+	ctx := context.Background()
+	reg := testRegistry(t, fixture, fixtureSettings)
+	h := NewHandler(xfrConfig(t), reg, staticZones{parseZones(t, exampleZone, domainZone)}, nil)
+	first := soaSerial(t, h)
+	for i := range 5 {
+		in, _ := registry.NewInstance("web", fmt.Sprintf("c-%d", i), registry.Registration{Address: fmt.Sprintf("10.6.0.%d", i+1), Port: 80})
+		if _, err := reg.Register(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 20 {
+			in, _ := registry.NewInstance("churn", fmt.Sprintf("x-%d", i), registry.Registration{Address: fmt.Sprintf("10.5.0.%d", i+1), Port: 80})
+			if _, err := reg.Register(ctx, in); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 5 {
+				switch (i + j) % 3 {
+				case 0:
+					serve(t, h, request{qname: "disco.internal.", qtype: dns.TypeIXFR, serial: first + uint32(j), signed: true})
+				case 1:
+					serve(t, h, request{qname: "disco.internal.", qtype: dns.TypeAXFR, signed: true})
+				default:
+					serve(t, h, request{qname: "example.com.", qtype: dns.TypeAXFR, signed: true})
+					soaSerial(t, h)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	<-done
 }

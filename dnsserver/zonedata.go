@@ -254,12 +254,14 @@ func rrSetDiff(before, after []dns.RR) (del, add []dns.RR) {
 }
 
 // rrKey identifies a record by its wire form: owner, type, class, TTL and
-// data.
+// data. It packs the record inside a message, which leaves the record as it
+// is (dns.PackRR would set its Rdlength, a write to a record that other
+// goroutines may be reading).
 func rrKey(rr dns.RR) string {
-	buf := make([]byte, dns.Len(rr))
-	n, err := dns.PackRR(rr, buf, 0, nil, false)
+	m := dns.Msg{Answer: []dns.RR{rr}}
+	wire, err := m.PackBuffer(make([]byte, 12+dns.Len(rr)))
 	if err != nil {
 		return rr.String()
 	}
-	return string(buf[:n])
+	return string(wire[12:])
 }
