@@ -163,14 +163,6 @@ func (h *Handler) Run(ctx context.Context) error {
 	return h.zone.run(ctx)
 }
 
-// currentZones returns the zones to answer from, or nil.
-func (h *Handler) currentZones() *zones.Set {
-	if h.zones == nil {
-		return nil
-	}
-	return h.zones.Current()
-}
-
 // ServeDNS answers one request received by a miekg/dns server (see
 // Serve). It implements dns.Handler. TSIG needs the request as received:
 // the TCP listener passes it through Serve directly (see tcpraw.go); here
