@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -17,9 +18,24 @@ import (
 // testdata/fuzz/FuzzHandler (real queries: A, AAAA, SRV, TXT, ANY, EDNS,
 // DO, cookies, zones, and malformed ones) and hostileCases.
 func FuzzHandler(f *testing.F) {
-	h := NewHandler(testConfig(), testRegistry(f, fixture, fixtureSettings), staticZones{parseZones(f, exampleZone, domainZone)}, nil)
+	// With a key and transfer rules, signed requests and transfers take
+	// their whole path.
+	h := NewHandler(xfrConfig(f), testRegistry(f, fixture, fixtureSettings), staticZones{parseZones(f, exampleZone, domainZone)}, nil)
 	for _, tc := range hostileCases(f) {
 		f.Add(tc.pkt)
+	}
+	for _, qt := range []uint16{dns.TypeA, dns.TypeIXFR, dns.TypeAXFR} { // signed with the test key
+		m := new(dns.Msg)
+		m.SetQuestion("disco.internal.", qt)
+		if qt == dns.TypeIXFR {
+			m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: "disco.internal.", Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Ns: "a.", Mbox: "b.", Serial: 1}}
+		}
+		m.SetTsig("xfr.", dns.HmacSHA256, 300, time.Now().Unix())
+		wire, _, err := dns.TsigGenerate(m, testSecret, "", false)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(wire)
 	}
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		// The scratch the server's batched loop gives each datagram.
