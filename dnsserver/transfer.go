@@ -199,7 +199,13 @@ func (h *Handler) transfer(ctx context.Context, r Request, check tsig.Check, sig
 	}
 	log := h.log.With("zone", name, "qtype", dns.TypeToString[q.Qtype], "client", r.Remote.String(), "key", check.KeyName())
 	refuse := func(rcode int, why string) int {
-		log.Info("zone transfer refused", "rcode", dns.RcodeToString[rcode], "reason", why)
+		// Over UDP the sender may be forged: no log line per datagram
+		// at info.
+		level := slog.LevelInfo
+		if !r.TCP {
+			level = slog.LevelDebug
+		}
+		log.Log(context.Background(), level, "zone transfer refused", "rcode", dns.RcodeToString[rcode], "reason", why)
 		return s.single(rcode)
 	}
 	switch {
@@ -213,9 +219,11 @@ func (h *Handler) transfer(ctx context.Context, r Request, check tsig.Check, sig
 	case !h.xfr.allowed(check, r.Remote):
 		return refuse(dns.RcodeRefused, "no --transfer-allow rule matches")
 	}
-	soa := h.cfg.zoneSOA(st.snap, st.zs, st.serial)
+	var soa *dns.SOA
 	if static != nil {
 		soa = static.SOA()
+	} else {
+		soa = h.cfg.zoneSOA(st.snap, st.zs, st.serial)
 	}
 	if q.Qtype == dns.TypeIXFR {
 		client, ok := ixfrSerial(req, name)
