@@ -243,7 +243,7 @@ func TestClean(t *testing.T) {
 		{"a  b ", 256, "a b"},
 		{" a", 256, "a"},
 		{"tab\there", 256, "tab here"},
-		{strings.Repeat("é", 200), MaxOutput, strings.Repeat("é", MaxOutput/2)},
+		{strings.Repeat("é", MaxOutput), MaxOutput, strings.Repeat("é", MaxOutput/2)},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%.10q", tt.in), func(t *testing.T) {
