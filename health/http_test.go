@@ -364,7 +364,9 @@ func TestHTTPCheckerTLS(t *testing.T) {
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer plain.Close()
 	silent := silentListener(t)
-	host := func(s *httptest.Server) string { return strings.TrimPrefix(strings.TrimPrefix(s.URL, "https://"), "http://") }
+	host := func(s *httptest.Server) string {
+		return strings.TrimPrefix(strings.TrimPrefix(s.URL, "https://"), "http://")
+	}
 
 	check := func(url string, mod func(*registry.Check)) registry.Check {
 		c := httpCheck(url, 300*time.Millisecond)
