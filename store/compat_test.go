@@ -103,4 +103,3 @@ func TestPreviousVersionDataFile(t *testing.T) {
 		t.Errorf("after adding the new kinds\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
-

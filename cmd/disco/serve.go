@@ -175,9 +175,9 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 			CAFile:    c.String("etcd-ca"), CertFile: c.String("etcd-cert"), KeyFile: c.String("etcd-key"),
 			Username: c.String("etcd-username"), Password: c.String("etcd-password"),
 		},
-		EtcdPrefix:  c.String("etcd-prefix"),
-		EtcdTimeout: c.Duration("etcd-timeout"),
-		MemberTTL:   c.Duration("member-ttl"),
+		EtcdPrefix:    c.String("etcd-prefix"),
+		EtcdTimeout:   c.Duration("etcd-timeout"),
+		MemberTTL:     c.Duration("member-ttl"),
 		ExecChecks:    c.Bool("enable-exec-checks"),
 		MaxExecChecks: c.Int("max-exec-checks"),
 	}
