@@ -162,7 +162,6 @@ func newGRPCConn(k grpcKey, interval time.Duration) (*grpcConn, error) {
 		grpc.WithUserAgent(UserAgent),
 		grpc.WithReadBufferSize(grpcBufferSize),
 		grpc.WithWriteBufferSize(grpcBufferSize),
-		grpc.WithSharedWriteBuffer(true),
 		grpc.WithDisableServiceConfig(),
 		grpc.WithDisableRetry(),
 	)

@@ -30,7 +30,7 @@ func serveGRPCEndpoints(n int) {
 		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 		n = min(n, int(lim.Cur-256)/2)
 	}
-	srv := grpc.NewServer(grpc.ReadBufferSize(4<<10), grpc.WriteBufferSize(4<<10), grpc.SharedWriteBuffer(true))
+	srv := grpc.NewServer(grpc.ReadBufferSize(4<<10), grpc.WriteBufferSize(4<<10))
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	for i := range n {
 		l, err := net.Listen("tcp", fmt.Sprintf("127.%d.%d.%d:0", i/62500, i/250%250, i%250+1))
