@@ -206,3 +206,49 @@ func TestGRPCCheckerFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestGRPCCheckerReconnects stops the health server and starts it again
+// on the same address: the held connection fails over to critical and
+// comes back without waiting out a long backoff.
+func TestGRPCCheckerReconnects(t *testing.T) {
+	l := listen(t)
+	addr := l.Addr().String()
+	serve := func(l net.Listener) *grpc.Server {
+		srv := grpc.NewServer()
+		hs := health.NewServer()
+		healthpb.RegisterHealthServer(srv, hs)
+		go srv.Serve(l)
+		return srv
+	}
+	srv := serve(l)
+	g := NewGRPCChecker()
+	c := grpcCheck(addr, "", 300*time.Millisecond)
+	g.Hold(c)
+	defer g.Release(c)
+	if got := g.Check(context.Background(), c); got.Status != registry.StatusPassing {
+		t.Fatalf("first probe: %s %q", got.Status, got.Output)
+	}
+	srv.Stop()
+	// A few probes while it is down, as the monitor would make them.
+	for range 3 {
+		if got := g.Check(context.Background(), c); got.Status != registry.StatusCritical {
+			t.Errorf("server stopped: %s %q", got.Status, got.Output)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	l2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	srv = serve(l2)
+	defer srv.Stop()
+	var got Result
+	for i := range 4 {
+		if got = g.Check(context.Background(), c); got.Status == registry.StatusPassing {
+			t.Logf("passing again at probe %d after the restart", i+1)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("server back: still %s %q after 4 probes", got.Status, got.Output)
+}
