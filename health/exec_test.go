@@ -177,11 +177,11 @@ echo $$ >>%[1]s.2
 echo left-a-child; exit 0`, pids))
 	e := testExecChecker(0)
 
-	const timeout = 500 * time.Millisecond
+	const timeout = 3 * time.Second // long enough for the script to start on a loaded machine
 	start := time.Now()
 	got := e.Check(context.Background(), execCheck(timeout, hang)).normalize()
 	took := time.Since(start)
-	if got.Status != registry.StatusCritical || !strings.HasPrefix(got.Output, "timeout: "+hang+" did not finish within 500ms; killed it and its process group; output: started-marker flood-marker") ||
+	if got.Status != registry.StatusCritical || !strings.HasPrefix(got.Output, "timeout: "+hang+" did not finish within 3s; killed it and its process group; output: started-marker flood-marker") ||
 		len(got.Output) > MaxOutput {
 		t.Errorf("got %s %.120q (%d bytes)", got.Status, got.Output, len(got.Output))
 	}
@@ -242,11 +242,17 @@ func TestExecCheckerCap(t *testing.T) {
 	}
 
 	// Both slots busy for longer than a probe's timeout.
+	block := script(t, dir, "block", fmt.Sprintf(`touch %[1]s/started.$$; while [ ! -e %[1]s/release ]; do sleep 0.02; done`, dir))
 	for range 2 {
-		wg.Go(func() { e.Check(context.Background(), execCheck(5*time.Second, "sh", "-c", "sleep 0.5")) })
+		wg.Go(func() { e.Check(context.Background(), execCheck(30*time.Second, block)) })
 	}
-	time.Sleep(100 * time.Millisecond)
+	if !waitFor(10*time.Second, func() bool { m, _ := filepath.Glob(filepath.Join(dir, "started.*")); return len(m) == 2 }) {
+		os.WriteFile(filepath.Join(dir, "release"), nil, 0o644)
+		wg.Wait()
+		t.Fatal("the two blocking commands did not start")
+	}
 	got := e.Check(context.Background(), execCheck(100*time.Millisecond, "/bin/true"))
+	os.WriteFile(filepath.Join(dir, "release"), nil, 0o644)
 	wg.Wait()
 	if want := "timeout: all 2 exec slots stayed busy for 100ms; the command did not run"; got.Status != registry.StatusCritical || got.Output != want {
 		t.Errorf("got %s %q, want critical %q", got.Status, got.Output, want)
