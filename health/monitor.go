@@ -1,9 +1,9 @@
 // Package health runs disco's active health checks. A Monitor learns its
 // targets from registry snapshots, probes http, tcp, grpc and exec checks
-// on a fixed,
-// jittered schedule with a cap on probes in flight, expires ttl checks that
-// miss their heartbeats, applies rise and fall thresholds, reports status
-// transitions to the registry, and deregisters instances that stay critical
+// on a fixed, jittered schedule with a cap on probes in flight, expires ttl
+// checks that miss their heartbeats, applies rise and fall thresholds,
+// reports status transitions to the registry, and deregisters instances
+// that stay critical
 // longer than their checks' deregister_after.
 package health
 
