@@ -3,8 +3,7 @@
 // on a fixed, jittered schedule with a cap on probes in flight, expires ttl
 // checks that miss their heartbeats, applies rise and fall thresholds,
 // reports status transitions to the registry, and deregisters instances
-// that stay critical
-// longer than their checks' deregister_after.
+// that stay critical longer than their checks' deregister_after.
 package health
 
 import (
