@@ -61,10 +61,17 @@ func grpcKeyOf(c registry.Check) grpcKey {
 
 // grpcConn is one connection and what the probes learn of it.
 type grpcConn struct {
-	key    grpcKey
-	refs   int // guarded by GRPCChecker.mu
+	key      grpcKey
+	interval time.Duration
+	refs     int // guarded by GRPCChecker.mu
+
+	// mu guards cc and client, made by the first probe (not by Hold, which
+	// runs under the monitor's lock), and closed, set by the last Release.
+	mu     sync.Mutex
 	cc     *grpc.ClientConn
 	client healthpb.HealthClient
+	closed bool
+
 	// problem is why the last attempt to connect failed, in words ("" once
 	// one succeeded); dialed is set while a TCP connection is open but the
 	// handshakes on it have not finished.
@@ -77,49 +84,89 @@ func NewGRPCChecker() *GRPCChecker {
 	return &GRPCChecker{conns: make(map[grpcKey]*grpcConn)}
 }
 
-// Hold opens (lazily: nothing is sent before the first probe) the
-// connection c's probes use, or takes one more hold on it.
+// Hold keeps the connection c's probes use (made by the first of them)
+// open until the matching Release.
 func (g *GRPCChecker) Hold(c registry.Check) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	k := grpcKeyOf(c)
-	if gc := g.conns[k]; gc != nil {
-		gc.refs++
-		return
-	}
-	gc, err := newGRPCConn(k, c.Interval.Std())
-	if err != nil {
-		return // Check reports the error on every probe
-	}
-	gc.refs = 1
-	g.conns[k] = gc
-}
-
-// Release drops a hold on c's connection and closes it with the last one.
-func (g *GRPCChecker) Release(c registry.Check) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	k := grpcKeyOf(c)
 	gc := g.conns[k]
 	if gc == nil {
-		return
+		gc = &grpcConn{key: k, interval: c.Interval.Std()}
+		g.conns[k] = gc
 	}
-	if gc.refs--; gc.refs <= 0 {
-		delete(g.conns, k)
-		gc.cc.Close()
-	}
+	gc.refs++
 }
 
-// Conns returns how many connections the checker holds open.
+// Release drops a hold on c's connection and closes it with the last one.
+func (g *GRPCChecker) Release(c registry.Check) {
+	g.mu.Lock()
+	k := grpcKeyOf(c)
+	gc := g.conns[k]
+	if gc == nil {
+		g.mu.Unlock()
+		return
+	}
+	gc.refs--
+	if gc.refs > 0 {
+		g.mu.Unlock()
+		return
+	}
+	delete(g.conns, k)
+	g.mu.Unlock()
+	gc.close()
+}
+
+// Conns returns how many endpoints the checker holds a connection for.
 func (g *GRPCChecker) Conns() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.conns)
 }
 
-// newGRPCConn makes the connection for k. It dials nothing yet.
-func newGRPCConn(k grpcKey, interval time.Duration) (*grpcConn, error) {
-	gc := &grpcConn{key: k}
+// open makes gc's client if it has none yet. It dials nothing: gRPC
+// connects on the first call.
+func (gc *grpcConn) open() (healthpb.HealthClient, error) {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	switch {
+	case gc.closed:
+		return nil, errors.New("the check is no longer probed")
+	case gc.client != nil:
+		return gc.client, nil
+	}
+	cc, err := newGRPCClient(gc)
+	if err != nil {
+		return nil, err
+	}
+	gc.cc, gc.client = cc, healthpb.NewHealthClient(cc)
+	return gc.client, nil
+}
+
+// close closes gc's client, if it has one, and keeps it from making
+// another.
+func (gc *grpcConn) close() {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	gc.closed = true
+	if gc.cc != nil {
+		gc.cc.Close()
+	}
+}
+
+// state is the connectivity state of gc's client.
+func (gc *grpcConn) state() connectivity.State {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	if gc.cc == nil {
+		return connectivity.Idle
+	}
+	return gc.cc.GetState()
+}
+
+// newGRPCClient makes the client of gc's endpoint.
+func newGRPCClient(gc *grpcConn) (*grpc.ClientConn, error) {
+	k, interval := gc.key, gc.interval
 	var creds credentials.TransportCredentials = insecure.NewCredentials()
 	if k.tls {
 		creds = describedTLS{
@@ -168,8 +215,7 @@ func newGRPCConn(k grpcKey, interval time.Duration) (*grpcConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grpc client for %s: %w", k.address, err)
 	}
-	gc.cc, gc.client = cc, healthpb.NewHealthClient(cc)
-	return gc, nil
+	return cc, nil
 }
 
 func (gc *grpcConn) setProblem(p string) { gc.problem.Store(&p) }
@@ -222,19 +268,20 @@ func (g *GRPCChecker) Check(ctx context.Context, c registry.Check) Result {
 	gc := g.conns[grpcKeyOf(c)]
 	g.mu.Unlock()
 	if gc == nil {
-		// Not held (or it could not be made): a connection for this probe.
-		var err error
-		if gc, err = newGRPCConn(grpcKeyOf(c), c.Interval.Std()); err != nil {
-			return Result{registry.StatusCritical, err.Error()}
-		}
-		defer gc.cc.Close()
+		// Not held: a connection for this probe.
+		gc = &grpcConn{key: grpcKeyOf(c), interval: c.Interval.Std()}
+		defer gc.close()
 	}
-	if gc.cc.GetState() == connectivity.TransientFailure {
+	client, err := gc.open()
+	if err != nil {
+		return Result{registry.StatusCritical, err.Error()}
+	}
+	if gc.state() == connectivity.TransientFailure {
 		// Try again now rather than at the end of the backoff: this
 		// probe reports the last failure, the next one the new attempt.
 		gc.cc.ResetConnectBackoff()
 	}
-	resp, err := gc.client.Check(ctx, &healthpb.HealthCheckRequest{Service: c.Service})
+	resp, err := client.Check(ctx, &healthpb.HealthCheckRequest{Service: c.Service})
 	who := "server " + c.Address
 	if c.Service != "" {
 		who = fmt.Sprintf("service %q at %s", c.Service, c.Address)
@@ -266,7 +313,7 @@ func (g *GRPCChecker) Check(ctx context.Context, c registry.Check) Result {
 func grpcTimeout(gc *grpcConn, c registry.Check) string {
 	p := gc.lastProblem()
 	switch {
-	case gc.cc.GetState() == connectivity.Ready:
+	case gc.state() == connectivity.Ready:
 		return fmt.Sprintf("timeout: %s did not answer the health check within %s", c.Address, c.Timeout)
 	case gc.dialed.Load() && p == "" && c.TLS:
 		return fmt.Sprintf("timeout: %s accepted the connection but the TLS or HTTP/2 handshake did not finish within %s", c.Address, c.Timeout)
