@@ -35,6 +35,7 @@ func parseSeconds(s string) (time.Duration, error) {
 // cli.Context.Duration and cli.Context.String read it as before.
 type secondsValue struct {
 	d    time.Duration
+	set  bool           // Set was called
 	dest *time.Duration // also set, when not nil
 }
 
@@ -44,14 +45,21 @@ func (v *secondsValue) Set(s string) error {
 	if err != nil {
 		return err
 	}
-	v.d = d
+	v.d, v.set = d, true
 	if v.dest != nil {
 		*v.dest = d
 	}
 	return nil
 }
 
-func (v *secondsValue) String() string { return v.d.String() }
+// String is the duration as Go writes it, or "" for a flag without a
+// default that was not set (so that its help shows no default).
+func (v *secondsValue) String() string {
+	if v.d == 0 && !v.set {
+		return ""
+	}
+	return v.d.String()
+}
 
 // acceptSeconds replaces every cli.DurationFlag in flags with a flag of the
 // same names, usage, default and environment variables whose value is a
