@@ -34,13 +34,13 @@ type commandLine struct {
 	help bool
 }
 
-// errUnknownCommand is a command name that is not in the command tree.
-type errUnknownCommand struct {
+// unknownCommandError is a command name that is not in the command tree.
+type unknownCommandError struct {
 	name    string // as typed, after the parent commands: "zone chek"
 	suggest string // the nearest command, or ""
 }
 
-func (e *errUnknownCommand) Error() string {
+func (e *unknownCommandError) Error() string {
 	msg := fmt.Sprintf("unknown command %q", e.name)
 	if e.suggest != "" {
 		msg += fmt.Sprintf("; did you mean %q?", e.suggest)
@@ -267,7 +267,7 @@ func findCommand(cmds []*cli.Command, name string) *cli.Command {
 // with the nearest of cmds as a suggestion.
 func unknownCommand(parents []string, name string, cmds []*cli.Command) error {
 	full := strings.Join(append(append([]string(nil), parents...), name), " ")
-	e := &errUnknownCommand{name: full}
+	e := &unknownCommandError{name: full}
 	best := 0
 	for _, c := range cmds {
 		if c.Hidden {

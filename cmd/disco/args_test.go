@@ -154,3 +154,45 @@ func TestDanglingValueFlag(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCommandLine: any command line is read without a panic and
+// without changing it; what is handed on holds the same words (unless
+// help drops them or a value is missing), and reading it again hands on
+// the same.
+func FuzzParseCommandLine(f *testing.F) {
+	for _, seed := range []string{
+		"register\x00web\x00web-1\x0010.0.0.1:80\x00--tag\x00v2", "help\x00zone\x00check", "--\x00-h",
+		"zone\x00chek", "settings\x00web\x00--dns-ttl=1.5s", "instances\x00--admin", "-h\x00register\x00web",
+		"register\x00--weight\x00-1\x00web\x00--json=false", "--version", "maintenance\x00web\x00web-1\x00on\x00--reason\x00-h",
+	} {
+		f.Add(seed)
+	}
+	app := newApp(io.Discard, io.Discard)
+	f.Fuzz(func(t *testing.T, s string) {
+		args := append([]string{"disco"}, strings.Split(s, "\x00")...)
+		orig := slices.Clone(args)
+		l, err := parseCommandLine(app, args)
+		if !slices.Equal(args, orig) {
+			t.Fatalf("input changed: %q", args)
+		}
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error of more than one line: %q", err)
+			}
+			return
+		}
+		out := l.argv()
+		if !l.help && l.dangling == "" {
+			a, b := slices.Clone(args), slices.Clone(out)
+			slices.Sort(a)
+			slices.Sort(b)
+			if !slices.Equal(a, b) {
+				t.Fatalf("%q handed on as %q", args, out)
+			}
+		}
+		l2, err := parseCommandLine(app, out)
+		if err != nil || !slices.Equal(l2.argv(), out) {
+			t.Fatalf("%q handed on as %q, read again as %v %v", args, out, l2, err)
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -62,6 +63,9 @@ func jsonFlag() cli.Flag {
 func clientCommand(c *cli.Command) *cli.Command {
 	c.Flags = append(c.Flags, connFlags()...)
 	c.Before = func(cc *cli.Context) error {
+		if err := checkAdminURL(cc.String("admin")); err != nil {
+			return err
+		}
 		_, err := httpClient(cc.String("ca-cert"))
 		return err
 	}
@@ -69,6 +73,25 @@ func clientCommand(c *cli.Command) *cli.Command {
 		return fmt.Errorf("%w; usage: %s (see disco %s --help)", err, usageLine(c), c.Name)
 	}
 	return c
+}
+
+// checkAdminURL checks --admin: http:// or https://, a host and a port
+// (without a scheme, http:// is meant).
+func checkAdminURL(s string) error {
+	raw := strings.TrimSpace(s)
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	bad := err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == ""
+	if !bad && u.Port() != "" {
+		p, err := strconv.Atoi(u.Port())
+		bad = err != nil || p < 1 || p > 65535
+	}
+	if bad {
+		return fmt.Errorf("--admin %q: want the admin API's URL, such as http://127.0.0.1:8054", s)
+	}
+	return nil
 }
 
 // usageLine is the first line of a command's UsageText, or else its name

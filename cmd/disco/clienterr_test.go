@@ -40,7 +40,7 @@ var clientCases = map[string]clientCase{
 	},
 	"services": {
 		ok:  []string{},
-		bad: [][]string{{"web"}, {"--output", "yaml"}},
+		bad: [][]string{{"web"}, {"--output", "yaml"}, {"--admin", "ftp://x"}, {"--admin", "127.0.0.1:99999"}, {"--ca-cert", "/nonexistent.pem"}},
 	},
 	"instances": {
 		ok:       []string{"web", "--output", "json"},
