@@ -146,10 +146,10 @@ func TestGRPCConnectionFollowsTargets(t *testing.T) {
 	reg := registry.New(registry.Config{})
 	check := func(interval time.Duration) registry.Check {
 		return registry.Check{Type: registry.CheckGRPC, Address: addr, Service: "api",
-			Interval: registry.Duration(interval), Timeout: registry.Duration(100 * time.Millisecond), Fall: 1}
+			Interval: registry.Duration(interval), Timeout: registry.Duration(500 * time.Millisecond), Fall: 1}
 	}
-	register(t, reg, "api", "a-1", check(200*time.Millisecond))
-	register(t, reg, "api", "a-2", check(200*time.Millisecond))
+	register(t, reg, "api", "a-1", check(time.Second))
+	register(t, reg, "api", "a-2", check(time.Second))
 	runMonitor(t, reg, func(c *Config) { c.Checkers[registry.CheckGRPC] = g })
 
 	status := func(id string) registry.Status {
@@ -159,22 +159,22 @@ func TestGRPCConnectionFollowsTargets(t *testing.T) {
 		}
 		return in.Health.Status
 	}
-	if !waitFor(3*time.Second, func() bool { return status("a-1") == registry.StatusPassing && status("a-2") == registry.StatusPassing }) {
+	if !waitFor(6*time.Second, func() bool { return status("a-1") == registry.StatusPassing && status("a-2") == registry.StatusPassing }) {
 		t.Fatalf("not passing: a-1 %s, a-2 %s", status("a-1"), status("a-2"))
 	}
 	hs.SetServingStatus("api", healthpb.HealthCheckResponse_NOT_SERVING)
-	if !waitFor(3*time.Second, func() bool { return status("a-1") == registry.StatusCritical }) {
+	if !waitFor(6*time.Second, func() bool { return status("a-1") == registry.StatusCritical }) {
 		t.Errorf("NOT_SERVING: a-1 is %s", status("a-1"))
 	}
 	hs.SetServingStatus("api", healthpb.HealthCheckResponse_SERVING)
-	if !waitFor(3*time.Second, func() bool { return status("a-1") == registry.StatusPassing }) {
+	if !waitFor(6*time.Second, func() bool { return status("a-1") == registry.StatusPassing }) {
 		t.Errorf("SERVING again: a-1 is %s", status("a-1"))
 	}
 
 	// A new revision of a-1 with another interval: same endpoint, same
 	// connection.
-	register(t, reg, "api", "a-1", check(400*time.Millisecond))
-	if !waitFor(3*time.Second, func() bool { return status("a-1") == registry.StatusPassing }) {
+	register(t, reg, "api", "a-1", check(2*time.Second))
+	if !waitFor(6*time.Second, func() bool { return status("a-1") == registry.StatusPassing }) {
 		t.Errorf("re-registered: a-1 is %s", status("a-1"))
 	}
 	if n := l.accepted.Load(); n != 1 {
@@ -185,7 +185,7 @@ func TestGRPCConnectionFollowsTargets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !waitFor(3*time.Second, func() bool { return g.Conns() == 0 && l.closed.Load() == 1 }) {
+	if !waitFor(6*time.Second, func() bool { return g.Conns() == 0 && l.closed.Load() == 1 }) {
 		t.Errorf("after both instances left: the checker holds %d connections, the server saw %d of %d closed",
 			g.Conns(), l.closed.Load(), l.accepted.Load())
 	}

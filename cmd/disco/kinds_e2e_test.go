@@ -37,20 +37,20 @@ func TestCheckKindsEndToEnd(t *testing.T) {
 	}
 
 	s := startServer(t, func(c *serveConfig) { c.ExecChecks, c.MaxExecChecks = true, 4 })
-	const timing = `"interval":"300ms","timeout":"200ms","rise":1,"fall":1`
+	const timing = `"interval":"1s","timeout":"500ms","rise":1,"fall":1`
 	s.register(t, "g", "g-1", fmt.Sprintf(`{"address":"127.0.0.1","port":80,"checks":[{"type":"grpc","address":"%s","service":"api",%s}]}`, ln.Addr(), timing))
 	s.register(t, "e", "e-1", fmt.Sprintf(`{"address":"127.0.0.2","port":80,"checks":[{"type":"exec","command":["%s"],%s}]}`, script, timing))
 
-	eventually(t, "grpc instance served", 5*time.Second, func() bool { return len(s.served(t, "g.service.disco.internal.")) == 1 })
+	eventually(t, "grpc instance served", 10*time.Second, func() bool { return len(s.served(t, "g.service.disco.internal.")) == 1 })
 	hs.SetServingStatus("api", healthpb.HealthCheckResponse_NOT_SERVING)
-	eventually(t, "NOT_SERVING instance removed", 5*time.Second, func() bool { return len(s.served(t, "g.service.disco.internal.")) == 0 })
+	eventually(t, "NOT_SERVING instance removed", 10*time.Second, func() bool { return len(s.served(t, "g.service.disco.internal.")) == 0 })
 	if code, body := s.api(t, "GET", "/v1/services/g", ""); code != 200 || !strings.Contains(body, `is NOT_SERVING`) {
 		t.Errorf("API: %d %s", code, body)
 	}
 	hs.SetServingStatus("api", healthpb.HealthCheckResponse_SERVING)
-	eventually(t, "SERVING instance back", 5*time.Second, func() bool { return len(s.served(t, "g.service.disco.internal.")) == 1 })
+	eventually(t, "SERVING instance back", 10*time.Second, func() bool { return len(s.served(t, "g.service.disco.internal.")) == 1 })
 
-	eventually(t, "exec instance served", 5*time.Second, func() bool { return len(s.served(t, "e.service.disco.internal.")) == 1 })
+	eventually(t, "exec instance served", 10*time.Second, func() bool { return len(s.served(t, "e.service.disco.internal.")) == 1 })
 	code, body := s.api(t, "GET", "/v1/services/e", "")
 	if code != 200 || !strings.Contains(body, "env-marker") || !strings.Contains(body, "PATH=") {
 		t.Errorf("exec output in the API: %d %s", code, body)
