@@ -28,6 +28,9 @@ const (
 	// health answers are a few bytes, and 10,000 connections with gRPC's
 	// default 32 KiB buffers would hold 640 MiB.
 	grpcBufferSize = 4 << 10
+	// grpcWindow is the flow-control window of a connection and of each
+	// call: gRPC's default, and its least.
+	grpcWindow = 64 << 10
 	// grpcMinConnectTimeout is the least time a connection attempt gets.
 	grpcMinConnectTimeout = 5 * time.Second
 	// grpcMaxBackoff caps the wait between attempts to reconnect.
@@ -207,6 +210,11 @@ func newGRPCClient(gc *grpcConn) (*grpc.ClientConn, error) {
 		}),
 		grpc.WithNoProxy(),
 		grpc.WithUserAgent(UserAgent),
+		// A fixed flow-control window turns off gRPC's bandwidth
+		// estimation, whose pings would cost a round trip of writes and
+		// reads per probe; a health answer is a few bytes.
+		grpc.WithInitialWindowSize(grpcWindow),
+		grpc.WithInitialConnWindowSize(grpcWindow),
 		grpc.WithReadBufferSize(grpcBufferSize),
 		grpc.WithWriteBufferSize(grpcBufferSize),
 		grpc.WithDisableServiceConfig(),

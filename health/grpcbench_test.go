@@ -9,6 +9,10 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"testing"
+	"time"
+
+	"disco/registry"
 )
 
 // serveGRPCEndpoints answers grpc.health.v1 Check calls with SERVING on n
@@ -160,6 +164,33 @@ func answerGRPC(c net.Conn) {
 			if _, err := c.Write(out); err != nil {
 				return
 			}
+		}
+	}
+}
+
+// BenchmarkGRPCProbe measures one probe after another over one held
+// connection to the bare responder (in this process): the checker's own
+// cost, and the responder's, per probe.
+func BenchmarkGRPCProbe(b *testing.B) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go acceptGRPC(l)
+	g := NewGRPCChecker()
+	c := registry.Check{Type: registry.CheckGRPC, Address: l.Addr().String(),
+		Interval: registry.Duration(time.Second), Timeout: registry.Duration(2 * time.Second)}
+	g.Hold(c)
+	defer g.Release(c)
+	if r := g.Check(context.Background(), c); r.Status != registry.StatusPassing {
+		b.Fatalf("%s %q", r.Status, r.Output)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if r := g.Check(context.Background(), c); r.Status != registry.StatusPassing {
+			b.Fatalf("%s %q", r.Status, r.Output)
 		}
 	}
 }
