@@ -199,7 +199,23 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{name: "check without url", req: request{method: "PUT", path: web1, body: `{"address":"10.0.0.1","port":80,"checks":[{"type":"http"}]}`},
 			status: 400, want: []string{"check 1: http check: url is required"}},
 		{name: "unknown check type", req: request{method: "PUT", path: web1, body: `{"address":"10.0.0.1","port":80,"checks":[{"type":"icmp"}]}`},
-			status: 400, want: []string{`unknown check type "icmp" (want http, tcp or ttl)`}},
+			status: 400, want: []string{`unknown check type "icmp" (want http, tcp, grpc, exec or ttl)`}},
+		{name: "exec check without --enable-exec-checks", req: request{method: "PUT", path: web1, body: `{"address":"10.0.0.1","port":80,"checks":[{"type":"exec","command":["/bin/true"]}]}`},
+			status: 400, want: []string{"check 1: exec checks are disabled on this server; start disco serve with --enable-exec-checks to allow them"}},
+		{name: "exec check with an empty command", tweak: func(c *admin.Config, _ *registry.Registry) { c.ExecChecks = true },
+			req:    request{method: "PUT", path: web1, body: `{"address":"10.0.0.1","port":80,"checks":[{"type":"exec","command":[]}]}`},
+			status: 400, want: []string{"check 1: exec check: command is required"}},
+		{name: "exec command as a string", tweak: func(c *admin.Config, _ *registry.Registry) { c.ExecChecks = true },
+			req:    request{method: "PUT", path: web1, body: `{"address":"10.0.0.1","port":80,"checks":[{"type":"exec","command":"/bin/true -v"}]}`},
+			status: 400, want: []string{`field "checks.command" must be an array, got string`, `as a list, as in ["/usr/lib/nagios/plugins/check_disk","-w","10%"]`}},
+		{name: "bad http method", req: request{method: "PUT", path: web1, body: `{"address":"10.0.0.1","port":80,"checks":[{"type":"http","url":"http://10.0.0.1/","method":"GE T"}]}`},
+			status: 400, want: []string{`check 1: http check: method "GE T" is not an HTTP method`}},
+		{name: "header value not a list", req: request{method: "PUT", path: web1, body: `{"address":"10.0.0.1","port":80,"checks":[{"type":"http","url":"http://10.0.0.1/","headers":{"X-Probe":"yes"}}]}`},
+			status: 400, want: []string{`field "checks.headers" must be an array, got string`, `headers map each name to a list of values, as in {"X-Probe":["yes"]}`}},
+		{name: "grpc address without port", req: request{method: "PUT", path: web1, body: `{"address":"10.0.0.1","port":80,"checks":[{"type":"grpc","address":"10.0.0.1"}]}`},
+			status: 400, want: []string{`check 1: grpc check: address "10.0.0.1" has no port: give host:port, as in 10.0.0.5:50051`}},
+		{name: "grpc tls as a string", req: request{method: "PUT", path: web1, body: `{"address":"10.0.0.1","port":80,"checks":[{"type":"grpc","address":"10.0.0.1:5","tls":"yes"}]}`},
+			status: 400, want: []string{`field "checks.tls" must be true or false, got string`}},
 		{name: "bad duration", req: request{method: "PUT", path: web1, body: `{"address":"10.0.0.1","port":80,"checks":[{"type":"ttl","ttl":"soon"}]}`},
 			status: 400, want: []string{`duration "soon"`, `"10s"`}},
 		{name: "numeric duration", req: request{method: "PUT", path: web1, body: `{"address":"10.0.0.1","port":80,"checks":[{"type":"ttl","ttl":30}]}`},
@@ -213,7 +229,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{name: "truncated JSON", req: request{method: "PUT", path: web1, body: `{"address":"10.0.0.1",`},
 			status: 400, want: []string{"malformed JSON: the body ends inside the object"}},
 		{name: "unknown field", req: request{method: "PUT", path: web1, body: `{"adress":"10.0.0.1","port":80}`},
-			status: 400, want: []string{`unknown field "adress"; accepted fields: address, port, tags, meta, weight, priority, checks (checks: type, url, address, ttl`}},
+			status: 400, want: []string{`unknown field "adress"; accepted fields: address, port, tags, meta, weight, priority, checks (checks: type, url, method, headers, body, address, service, tls, tls_skip_verify, tls_server_name, command, ttl`}},
 		{name: "unknown check field", req: request{method: "PUT", path: web1, body: `{"address":"10.0.0.1","port":80,"checks":[{"type":"ttl","ttl":"5s","every":"1s"}]}`},
 			status: 400, want: []string{`unknown field "every"`}},
 		{name: "trailing data", req: request{method: "PUT", path: web1, body: valid + "\n{}"},
@@ -239,10 +255,6 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 			status: 415, want: []string{`Content-Type "json;;" is not JSON`}},
 
 		// Unknown things.
-		{name: "deregister unknown instance", req: request{method: "DELETE", path: "/v1/services/web/instances/web-9"},
-			status: 404, want: []string{`instance "web-9" of service "web" is not registered`}},
-		{name: "deregister in unknown service", req: request{method: "DELETE", path: "/v1/services/mail/instances/mx-1"},
-			status: 404, want: []string{`instance "mx-1" of service "mail" is not registered`}},
 		{name: "get unknown service", req: request{method: "GET", path: "/v1/services/mail"},
 			status: 404, want: []string{`service "mail" is not registered`}},
 		{name: "drain unknown instance", req: request{method: "PUT", path: "/v1/services/web/instances/web-9/maintenance", body: `{"enabled":true}`},
@@ -309,9 +321,17 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{name: "store unavailable on drain", store: brokenStore{}, req: request{method: "PUT", path: web1 + "/maintenance", body: `{"enabled":true}`},
 			status: 503, want: []string{"store unavailable"}},
 		{name: "zone reload fails", tweak: func(c *admin.Config, _ *registry.Registry) {
-			c.ReloadZones = func(context.Context) (any, error) { return nil, errors.New("read zones dir: permission denied") }
+			c.ReloadZones = func(context.Context) (any, error) {
+				return nil, errors.New("reload zones: read zones dir: permission denied")
+			}
 		}, req: request{method: "POST", path: "/v1/zones/reload"},
 			status: 500, want: []string{"reload zones: read zones dir: permission denied"}},
+		{name: "zone file with an error", tweak: func(c *admin.Config, _ *registry.Registry) {
+			c.ReloadZones = func(context.Context) (any, error) {
+				return nil, fmt.Errorf("%w: reload zones: z/example.com.zone:3: bad A record", admin.ErrUnprocessable)
+			}
+		}, req: request{method: "POST", path: "/v1/zones/reload"},
+			status: 422, want: []string{"reload zones: z/example.com.zone:3: bad A record"}},
 		{name: "not ready", tweak: func(c *admin.Config, _ *registry.Registry) { c.Ready = func() bool { return false } },
 			req: request{method: "GET", path: "/readyz"}, status: 503, want: []string{"not ready"}},
 	}

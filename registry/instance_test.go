@@ -106,28 +106,28 @@ func TestNewInstanceRejects(t *testing.T) {
 
 		// Checks.
 		{"too many checks", "web", "a1", with(func(r *registry.Registration) { r.Checks = checks(9) }), `invalid: 9 checks given, at most 8 allowed`},
-		{"check without type", "web", "a1", withCheck(registry.Check{URL: "http://10.0.0.1/"}), `check 1: invalid: check type is required (http, tcp or ttl)`},
-		{"unknown check type", "web", "a1", withCheck(registry.Check{Type: "icmp"}), `check 1: invalid: unknown check type "icmp" (want http, tcp or ttl)`},
+		{"check without type", "web", "a1", withCheck(registry.Check{URL: "http://10.0.0.1/"}), `check 1: invalid: check type is required (http, tcp, grpc, exec or ttl)`},
+		{"unknown check type", "web", "a1", withCheck(registry.Check{Type: "icmp"}), `check 1: invalid: unknown check type "icmp" (want http, tcp, grpc, exec or ttl)`},
 		{"http without url", "web", "a1", withCheck(registry.Check{Type: registry.CheckHTTP}), `check 1: invalid: http check: url is required`},
 		{"http with ftp url", "web", "a1", withCheck(registry.Check{Type: registry.CheckHTTP, URL: "ftp://10.0.0.1/"}), `check 1: invalid: http check: url "ftp://10.0.0.1/" must be an absolute http:// or https:// URL`},
 		{"http with relative url", "web", "a1", withCheck(registry.Check{Type: registry.CheckHTTP, URL: "/health"}), `check 1: invalid: http check: url "/health" must be an absolute http:// or https:// URL`},
 		{"http with unparsable url", "web", "a1", withCheck(registry.Check{Type: registry.CheckHTTP, URL: "http://[::1/"}), `check 1: invalid: http check: url "http://[::1/" must be an absolute http:// or https:// URL`},
-		{"http with address", "web", "a1", withCheck(registry.Check{Type: registry.CheckHTTP, URL: "http://10.0.0.1/", Address: "10.0.0.1:80"}), `check 1: invalid: http check: only url applies, not address or ttl`},
-		{"http with ttl", "web", "a1", withCheck(registry.Check{Type: registry.CheckHTTP, URL: "http://10.0.0.1/", TTL: dur(time.Minute)}), `check 1: invalid: http check: only url applies, not address or ttl`},
+		{"http with address", "web", "a1", withCheck(registry.Check{Type: registry.CheckHTTP, URL: "http://10.0.0.1/", Address: "10.0.0.1:80"}), `check 1: invalid: http check: address does not apply (http checks take url, method, headers, body, tls_skip_verify, tls_server_name)`},
+		{"http with ttl", "web", "a1", withCheck(registry.Check{Type: registry.CheckHTTP, URL: "http://10.0.0.1/", TTL: dur(time.Minute)}), `check 1: invalid: http check: ttl does not apply (http checks take url, method, headers, body, tls_skip_verify, tls_server_name)`},
 		{"tcp without address", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP}), `check 1: invalid: tcp check: address is required (host:port)`},
 		{"tcp without port", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1"}), `check 1: invalid: tcp check: address "10.0.0.1" must be host:port`},
 		{"tcp without host", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: ":80"}), `check 1: invalid: tcp check: address ":80" must be host:port`},
 		{"tcp port 0", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:0"}), `check 1: invalid: tcp check: address "10.0.0.1:0": port must be 1-65535`},
 		{"tcp named port", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:http"}), `check 1: invalid: tcp check: address "10.0.0.1:http": port must be 1-65535`},
-		{"tcp with url", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:80", URL: "http://10.0.0.1/"}), `check 1: invalid: tcp check: only address applies, not url or ttl`},
+		{"tcp with url", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:80", URL: "http://10.0.0.1/"}), `check 1: invalid: tcp check: url does not apply (tcp checks take address)`},
 		{"ttl missing", "web", "a1", withCheck(registry.Check{Type: registry.CheckTTL}), `check 1: invalid: ttl check: ttl is required (e.g. "30s")`},
 		{"ttl negative", "web", "a1", withCheck(registry.Check{Type: registry.CheckTTL, TTL: dur(-time.Second)}), `check 1: invalid: ttl check: ttl is required (e.g. "30s")`},
 		{"ttl too short", "web", "a1", withCheck(registry.Check{Type: registry.CheckTTL, TTL: dur(50 * time.Millisecond)}), `check 1: invalid: ttl check: ttl 50ms is shorter than the minimum 100ms`},
-		{"ttl with address", "web", "a1", withCheck(registry.Check{Type: registry.CheckTTL, TTL: dur(time.Minute), Address: "10.0.0.1:80"}), `check 1: invalid: ttl check: only ttl applies, not url or address`},
+		{"ttl with address", "web", "a1", withCheck(registry.Check{Type: registry.CheckTTL, TTL: dur(time.Minute), Address: "10.0.0.1:80"}), `check 1: invalid: ttl check: address does not apply (ttl checks take ttl)`},
 		{"negative interval", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:80", Interval: dur(-time.Second)}), `check 1: invalid: tcp check: durations must not be negative`},
 		{"negative deregister_after", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:80", DeregisterAfter: dur(-time.Second)}), `check 1: invalid: tcp check: durations must not be negative`},
 		{"interval too short", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:80", Interval: dur(10 * time.Millisecond), Timeout: dur(time.Millisecond)}), `check 1: invalid: tcp check: interval 10ms is shorter than the minimum 100ms`},
-		{"timeout equal to interval", "web", "a1", withCheck(registry.Check{Type: registry.CheckHTTP, URL: "http://10.0.0.1/", Interval: dur(2 * time.Second)}), `check 1: invalid: http check: timeout 2s must be shorter than interval 2s`},
+		{"timeout equal to interval", "web", "a1", withCheck(registry.Check{Type: registry.CheckHTTP, URL: "http://10.0.0.1/", Interval: dur(2 * time.Second), Timeout: dur(2 * time.Second)}), `check 1: invalid: http check: timeout 2s must be shorter than interval 2s`},
 		{"timeout over interval", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:80", Timeout: dur(time.Minute)}), `check 1: invalid: tcp check: timeout 1m0s must be shorter than interval 10s`},
 		{"rise negative", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:80", Rise: -1}), `check 1: invalid: tcp check: rise -1 is out of range 1-100`},
 		{"rise 101", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:80", Rise: 101}), `check 1: invalid: tcp check: rise 101 is out of range 1-100`},
@@ -197,6 +197,19 @@ func TestNewInstanceAccepts(t *testing.T) {
 			`{"type":"http","url":"https://10.0.0.1/health","interval":"10s","timeout":"2s","rise":1,"fall":3},` +
 			`{"type":"tcp","address":"[2001:db8::1]:443","interval":"1s","timeout":"500ms","rise":2,"fall":5,"deregister_after":"1m0s"},` +
 			`{"type":"ttl","ttl":"100ms","interval":"10s","timeout":"1h0m0s","rise":1,"fall":3}` +
+			`],"registered":"0001-01-01T00:00:00Z","revision":0}`},
+		{"default timeout: 2s, or half a short interval", "web", "a1", with(func(r *registry.Registration) {
+			r.Checks = []registry.Check{
+				{Type: registry.CheckTCP, Address: "10.0.0.1:80", Interval: dur(2 * time.Second)},
+				{Type: registry.CheckTCP, Address: "10.0.0.1:80", Interval: dur(4 * time.Second)},
+				{Type: registry.CheckTCP, Address: "10.0.0.1:80", Interval: dur(5 * time.Second)},
+				{Type: registry.CheckTCP, Address: "10.0.0.1:80", Interval: dur(100 * time.Millisecond)},
+			}
+		}), `{"service":"web","id":"a1","address":"10.0.0.1","port":80,"tags":[],"meta":{},"weight":1,"priority":1,"checks":[` +
+			`{"type":"tcp","address":"10.0.0.1:80","interval":"2s","timeout":"1s","rise":1,"fall":3},` +
+			`{"type":"tcp","address":"10.0.0.1:80","interval":"4s","timeout":"2s","rise":1,"fall":3},` +
+			`{"type":"tcp","address":"10.0.0.1:80","interval":"5s","timeout":"2s","rise":1,"fall":3},` +
+			`{"type":"tcp","address":"10.0.0.1:80","interval":"100ms","timeout":"50ms","rise":1,"fall":3}` +
 			`],"registered":"0001-01-01T00:00:00Z","revision":0}`},
 	}
 	for _, tt := range tests {

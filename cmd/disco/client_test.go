@@ -31,7 +31,7 @@ type server struct {
 func newServer(t *testing.T, token string) *server {
 	t.Helper()
 	s := &server{reg: registry.New(registry.Config{Now: func() time.Time { return t0 }})}
-	h := admin.New(admin.Config{Registry: s.reg, Token: token, Heartbeat: func(k registry.Key) error {
+	h := admin.New(admin.Config{Registry: s.reg, Token: token, ExecChecks: true, Heartbeat: func(k registry.Key) error {
 		in, ok := s.reg.Snapshot().Instance(k.Service, k.ID)
 		if !ok {
 			return registry.ErrNotFound
@@ -52,8 +52,7 @@ func newServer(t *testing.T, token string) *server {
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var stdout bytes.Buffer
-	app := newApp(&stdout, io.Discard)
-	err := app.RunContext(context.Background(), reorderArgs(app, append([]string{"disco"}, args...)))
+	err := runApp(context.Background(), newApp(&stdout, io.Discard), append([]string{"disco"}, args...))
 	return stdout.String(), err
 }
 
@@ -100,6 +99,41 @@ func TestRegisterCommand(t *testing.T) {
 			want: registry.Instance{Tags: []string{}, Meta: map[string]string{}, Weight: 1, Priority: 1,
 				Checks: []registry.Check{{Type: registry.CheckTTL, TTL: registry.Duration(30 * time.Second),
 					Interval: registry.Duration(registry.DefaultInterval), Timeout: registry.Duration(registry.DefaultTimeout), Rise: 1, Fall: 3}}},
+		},
+		{
+			name: "http check with method and headers",
+			args: []string{"register", "web", "web-3", "10.0.0.3:80", "--check-http", "http://10.0.0.3/health", "--check-http-method", "post",
+				"--check-header", "X-Probe: yes", "--check-header", "x-probe:  again ", "--check-header", "Authorization: Bearer a:b"},
+			out: "registered web/web-3 at 10.0.0.3:80: critical (waiting for the first check)\n",
+			want: registry.Instance{Tags: []string{}, Meta: map[string]string{}, Weight: 1, Priority: 1,
+				Checks: []registry.Check{{Type: registry.CheckHTTP, URL: "http://10.0.0.3/health", Method: "POST",
+					Headers:  map[string][]string{"X-Probe": {"yes", "again"}, "Authorization": {"Bearer a:b"}},
+					Interval: registry.Duration(registry.DefaultInterval), Timeout: registry.Duration(registry.DefaultTimeout), Rise: 1, Fall: 3}}},
+		},
+		{
+			name: "grpc check with a service",
+			args: []string{"register", "api", "api-1", "10.0.0.4:50051", "--check-grpc", "10.0.0.4:50051/my.api.v1.Orders"},
+			out:  "registered api/api-1 at 10.0.0.4:50051: critical (waiting for the first check)\n",
+			want: registry.Instance{Tags: []string{}, Meta: map[string]string{}, Weight: 1, Priority: 1,
+				Checks: []registry.Check{{Type: registry.CheckGRPC, Address: "10.0.0.4:50051", Service: "my.api.v1.Orders",
+					Interval: registry.Duration(registry.DefaultInterval), Timeout: registry.Duration(registry.DefaultTimeout), Rise: 1, Fall: 3}}},
+		},
+		{
+			name: "grpc check of the whole server",
+			args: []string{"register", "api", "api-2", "[fd00::4]:50051", "--check-grpc", "[fd00::4]:50051"},
+			out:  "registered api/api-2 at [fd00::4]:50051: critical (waiting for the first check)\n",
+			want: registry.Instance{Tags: []string{}, Meta: map[string]string{}, Weight: 1, Priority: 1,
+				Checks: []registry.Check{{Type: registry.CheckGRPC, Address: "[fd00::4]:50051",
+					Interval: registry.Duration(registry.DefaultInterval), Timeout: registry.Duration(registry.DefaultTimeout), Rise: 1, Fall: 3}}},
+		},
+		{
+			name: "exec check split like a shell",
+			args: []string{"register", "disk", "host-1", "10.0.0.5:22", "--check-exec", `/usr/lib/nagios/plugins/check_disk -w '10%' -c "5%" -p /var/lib/my\ data`,
+				"--interval", "1m", "--timeout", "10s"},
+			out: "registered disk/host-1 at 10.0.0.5:22: critical (waiting for the first check)\n",
+			want: registry.Instance{Tags: []string{}, Meta: map[string]string{}, Weight: 1, Priority: 1,
+				Checks: []registry.Check{{Type: registry.CheckExec, Command: []string{"/usr/lib/nagios/plugins/check_disk", "-w", "10%", "-c", "5%", "-p", "/var/lib/my data"},
+					Interval: registry.Duration(time.Minute), Timeout: registry.Duration(10 * time.Second), Rise: 1, Fall: 3}}},
 		},
 		{
 			name: "no checks",
@@ -152,10 +186,10 @@ db       1          1        0        0         0
 web      3          1        0        1         1
 `},
 		{"instances", []string{"instances", "web"}, `
-ID     ADDRESS   PORT  STATUS       TAGS       SINCE                 OUTPUT
-web-1  10.0.0.1  80    passing      -          2025-03-01T12:00:00Z  no checks
-web-2  10.0.0.2  80    critical     canary,v2  2025-03-01T12:00:00Z  waiting for the first check
-web-3  fd00::3   8080  maintenance  -          2025-03-01T12:00:00Z  drained: kernel upgrade (checks: passing)
+ID     ADDRESS   PORT  STATUS       TAGS       SINCE                 CHECKS           OUTPUT
+web-1  10.0.0.1  80    passing      -          2025-03-01T12:00:00Z  -                no checks
+web-2  10.0.0.2  80    critical     canary,v2  2025-03-01T12:00:00Z  tcp 10.0.0.2:80  waiting for the first check
+web-3  fd00::3   8080  maintenance  -          2025-03-01T12:00:00Z  -                drained: kernel upgrade (checks: passing)
 `},
 		{"settings", []string{"settings", "web", "--dns-ttl", "30"}, `
 SERVICE  DNS_TTL  MIN_HEALTHY
@@ -178,7 +212,7 @@ SERVICE  DNS_TTL  MIN_HEALTHY
 mail     60s      default
 `},
 		{"empty service", []string{"instances", "mail"}, `
-ID  ADDRESS  PORT  STATUS  TAGS  SINCE  OUTPUT
+ID  ADDRESS  PORT  STATUS  TAGS  SINCE  CHECKS  OUTPUT
 `},
 	}
 	for _, tc := range cases {
@@ -188,6 +222,36 @@ ID  ADDRESS  PORT  STATUS  TAGS  SINCE  OUTPUT
 				t.Errorf("output\n%s\nwant\n%s", got, want)
 			}
 		})
+	}
+}
+
+// TestInstancesCheckKinds checks that the instances table names the kind
+// and target of each check.
+func TestInstancesCheckKinds(t *testing.T) {
+	s := newServer(t, "")
+	s.mustRun(t, "register", "api", "a-1", "10.0.0.4:80", "--check-grpc", "10.0.0.4:50051/api")
+	s.mustRun(t, "register", "api", "a-2", "10.0.0.5:80", "--check-exec", "check_load -w 5", "--interval", "1m")
+	s.mustRun(t, "register", "api", "a-3", "10.0.0.6:80", "--check-http", "http://10.0.0.6/health", "--check-http-method", "HEAD")
+	s.mustRun(t, "register", "api", "a-4", "10.0.0.7:80", "--check-ttl", "30s")
+	in, err := registry.NewInstance("api", "a-5", registry.Registration{Address: "10.0.0.8", Port: 80, Checks: []registry.Check{
+		{Type: registry.CheckGRPC, Address: "10.0.0.8:50051", TLS: true},
+		{Type: registry.CheckHTTP, URL: "https://10.0.0.8/health"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.reg.Register(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	want := `ID   ADDRESS   PORT  STATUS    TAGS  SINCE                 CHECKS                                                   OUTPUT
+a-1  10.0.0.4  80    critical  -     2025-03-01T12:00:00Z  grpc 10.0.0.4:50051/api                                  waiting for the first check
+a-2  10.0.0.5  80    critical  -     2025-03-01T12:00:00Z  exec check_load -w 5                                     waiting for the first check
+a-3  10.0.0.6  80    critical  -     2025-03-01T12:00:00Z  http HEAD http://10.0.0.6/health                         waiting for the first check
+a-4  10.0.0.7  80    critical  -     2025-03-01T12:00:00Z  ttl 30s                                                  waiting for the first check
+a-5  10.0.0.8  80    critical  -     2025-03-01T12:00:00Z  grpc 10.0.0.8:50051 (tls), http https://10.0.0.8/health  waiting for the first check
+`
+	if got := s.mustRun(t, "instances", "api"); got != want {
+		t.Errorf("output\n%s\nwant\n%s", got, want)
 	}
 }
 
@@ -238,7 +302,8 @@ func TestWriteCommands(t *testing.T) {
 		{[]string{"maintenance", "web", "web-1", "on"}, "web/web-1 is in maintenance; DNS no longer serves it\n", "web-1", registry.StatusMaintenance},
 		{[]string{"maintenance", "web", "web-1", "OFF"}, "web/web-1 is out of maintenance: passing\n", "web-1", registry.StatusPassing},
 		{[]string{"heartbeat", "web", "web-2"}, "heartbeat recorded for web/web-2: passing\n", "web-2", registry.StatusPassing},
-		{[]string{"deregister", "web", "WEB-2"}, "deregistered web/web-2\n", "web-2", ""},
+		{[]string{"deregister", "web", "WEB-2"}, "deregistered web/web-2; DNS no longer serves it\n", "web-2", ""},
+		{[]string{"deregister", "web", "web-2"}, "web/web-2 is not registered; nothing to deregister\n", "web-2", ""},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -280,6 +345,7 @@ func TestClientErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	closed := "http://" + ln.Addr().String()
+	_, closedPort, _ := net.SplitHostPort(ln.Addr().String())
 	ln.Close()
 
 	cases := []struct {
@@ -291,9 +357,10 @@ func TestClientErrors(t *testing.T) {
 	}{
 		// The server is unreachable.
 		{"unreachable", []string{"services", "--admin", closed},
-			"list services: cannot reach disco admin API at " + closed + ": dial tcp", false},
+			"list services: cannot reach the disco admin API at " + closed + ": dial tcp 127.0.0.1:" + closedPort +
+				": connect: connection refused; is disco serve running there? Point --admin (or DISCO_ADMIN) at its admin API", false},
 		{"unreachable register", []string{"register", "web", "web-9", "10.0.0.9:80", "--admin", closed},
-			"register web/web-9: cannot reach disco admin API at " + closed, false},
+			"register web/web-9: cannot reach the disco admin API at " + closed, false},
 
 		// The server refuses.
 		{"bad service name", []string{"register", "web_app", "x", "10.0.0.1:80"},
@@ -304,14 +371,14 @@ func TestClientErrors(t *testing.T) {
 			"server said 400 Bad Request: check 1: tcp check: timeout 2s must be shorter than interval 1s", true},
 		{"weight out of range", []string{"register", "web", "web-9", "10.0.0.9:80", "--weight", "70000"},
 			"server said 400 Bad Request: weight 70000 is out of range 0-65535", true},
-		{"unknown instance", []string{"deregister", "web", "web-9"},
-			`deregister web/web-9: server said 404 Not Found: instance "web-9" of service "web" is not registered`, true},
+		{"unknown instance", []string{"heartbeat", "web", "web-9"},
+			`heartbeat web/web-9: server said 404 Not Found: instance "web-9" of service "web" is not registered (disco services lists`, true},
 		{"unknown service", []string{"instances", "mail"},
 			`get service mail: server said 404 Not Found: service "mail" is not registered`, true},
 		{"drain unknown", []string{"maintenance", "web", "web-9", "on"}, "server said 404 Not Found", true},
 		{"settings of unknown service", []string{"settings", "mail"}, "server said 404 Not Found", true},
-		{"dns ttl out of range", []string{"settings", "web", "--dns-ttl", "-5"},
-			"server said 400 Bad Request: dns_ttl -5 is out of range", true},
+		{"dns ttl out of range", []string{"settings", "web", "--dns-ttl", "2400h"},
+			"server said 400 Bad Request: dns_ttl 8640000 is out of range", true},
 
 		// Bad arguments never reach the server.
 		{"register without address", []string{"register", "web", "web-9"},
@@ -328,14 +395,40 @@ func TestClientErrors(t *testing.T) {
 		{"port name", []string{"register", "web", "web-9", "10.0.0.9:http"}, `port "http" in "10.0.0.9:http" must be a number 1-65535`, false},
 		{"two checks", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-http", "http://10.0.0.9/", "--check-ttl", "10s"},
 			"--check-http and --check-ttl are mutually exclusive: give one check", false},
+		{"grpc and exec", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-grpc", "10.0.0.9:5", "--check-exec", "/bin/true"},
+			"--check-grpc and --check-exec are mutually exclusive: give one check", false},
+		{"header without colon", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-http", "http://10.0.0.9/", "--check-header", "X-Probe yes"},
+			`--check-header "X-Probe yes": want 'Name: value', as in 'X-Probe: yes'`, false},
+		{"header without http check", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-tcp", "10.0.0.9:80", "--check-header", "X-Probe: yes"},
+			"--check-http-method and --check-header apply to --check-http: add it", false},
+		{"method without http check", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-http-method", "POST"},
+			"--check-http-method and --check-header apply to --check-http: add it", false},
+		{"exec with a pipe", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-exec", "check | grep ok"},
+			"--check-exec: | is for a shell, and the command runs without one", false},
+		{"exec with an open quote", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-exec", "check 'x"},
+			"--check-exec: a ' quote is not closed", false},
+		{"empty exec", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-exec", " "},
+			"--check-exec is empty: give the command and its arguments", false},
+		{"grpc without address", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-grpc", "/api"},
+			`--check-grpc "/api": want HOST:PORT or HOST:PORT/SERVICE`, false},
+		{"grpc without port", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-grpc", "10.0.0.9/api"},
+			`server said 400 Bad Request: check 1: grpc check: address "10.0.0.9" has no port: give host:port, as in 10.0.0.5:50051`, true},
+		{"bad method", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-http", "http://10.0.0.9/", "--check-http-method", "GE T"},
+			`server said 400 Bad Request: check 1: http check: method "GE T" is not an HTTP method`, true},
 		{"interval without check", []string{"register", "web", "web-9", "10.0.0.9:80", "--interval", "5s"},
 			"--interval and --timeout apply to a check", false},
-		{"bad duration", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-ttl", "30"},
-			`--check-ttl "30": want a positive duration such as 10s or 500ms`, false},
+		{"bad duration", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-ttl", "soon"},
+			`--check-ttl "soon": want a duration such as 10s, 500ms or 1m30s, or whole seconds such as 10`, false},
+		{"negative duration", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-ttl", "-30"},
+			`--check-ttl -30s: want a positive duration`, false},
+		{"dns ttl negative", []string{"settings", "web", "--dns-ttl", "-5"}, "--dns-ttl -5s: want whole seconds", false},
+		{"dns ttl fraction", []string{"settings", "web", "--dns-ttl", "1.5s"}, "--dns-ttl 1.5s: want whole seconds", false},
+		{"bad output", []string{"services", "--output", "yaml"}, `--output "yaml": want table or json`, false},
+		{"output and json disagree", []string{"instances", "web", "--output", "table", "--json"}, "--output table and --json disagree", false},
 		{"meta without value", []string{"register", "web", "web-9", "10.0.0.9:80", "--meta", "version"},
 			`--meta "version": want key=value`, false},
 		{"weight not a number", []string{"register", "web", "web-9", "10.0.0.9:80", "--weight", "heavy"},
-			`invalid value "heavy" for flag -weight`, false},
+			`--weight "heavy": want a whole number`, false},
 		{"unknown flag", []string{"register", "web", "web-9", "10.0.0.9:80", "--tags", "v2"},
 			"flag provided but not defined: -tags; usage: disco register", false},
 		{"deregister one argument", []string{"deregister", "web"}, "deregister takes 2 arguments, got 1; usage: disco deregister <service> <id>", false},

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"disco/cluster"
 	"disco/dnsserver"
+	"disco/health"
 	"disco/store/etcdstore"
 )
 
@@ -59,6 +62,10 @@ type serveConfig struct {
 	// MemberTTL is how long a server that stopped renewing its membership
 	// keeps its share of the health checks.
 	MemberTTL time.Duration
+	// ExecChecks allows exec checks: registering them and running them.
+	ExecChecks bool
+	// MaxExecChecks caps the exec check commands running at once.
+	MaxExecChecks int
 
 	// TSIG, zone transfers and NOTIFY (transfer.go).
 	Transfer transferConfig
@@ -83,8 +90,8 @@ func serveFlags() []cli.Flag {
 		str("data-dir", "./disco-data", "directory of the durable registry"),
 		str("zones-dir", "", "directory of *.zone files to serve beside the discovery domain"),
 		str("admin-token", "", "bearer token required by the admin API (required off loopback)"),
-		str("dns-ttl", "5s", "TTL of answers for services that set none (\"5s\" or seconds)"),
-		str("negative-ttl", "5s", "SOA minimum: how long resolvers cache NXDOMAIN and NODATA"),
+		&cli.DurationFlag{Name: "dns-ttl", Value: 5 * time.Second, Usage: "TTL of answers for services that set none (whole seconds)", EnvVars: env("dns-ttl")},
+		&cli.DurationFlag{Name: "negative-ttl", Value: 5 * time.Second, Usage: "SOA minimum: how long resolvers cache NXDOMAIN and NODATA", EnvVars: env("negative-ttl")},
 		str("ns-addr", "", "comma-separated addresses published for the apex NS ns1.<domain> (default: the DNS listen address, or 127.0.0.1)"),
 		&cli.BoolFlag{Name: "serve-warning", Usage: "serve instances in warning next to passing ones", EnvVars: env("serve-warning")},
 		&cli.IntFlag{Name: "min-healthy-percent", Usage: "fail open: when fewer than this share of a service's instances pass, serve them all (0: off)", EnvVars: env("min-healthy-percent")},
@@ -113,6 +120,8 @@ func serveFlags() []cli.Flag {
 		str("etcd-password", "", "password of --etcd-username"),
 		&cli.DurationFlag{Name: "etcd-timeout", Value: etcdstore.DefaultTimeout, Usage: "longest wait for etcd per write; a write that takes longer fails with 503", EnvVars: env("etcd-timeout")},
 		&cli.DurationFlag{Name: "member-ttl", Value: cluster.DefaultTTL, Usage: "with --store etcd: how soon the other servers take over the health checks of a server that died", EnvVars: env("member-ttl")},
+		&cli.BoolFlag{Name: "enable-exec-checks", Usage: "allow exec checks, which run commands as this server's user: whoever holds the admin token can then run any command", EnvVars: env("enable-exec-checks")},
+		&cli.IntFlag{Name: "max-exec-checks", Value: health.DefaultMaxExecs, Usage: "most exec check commands running at once", EnvVars: env("max-exec-checks")},
 	}, transferFlags(env)...)
 }
 
@@ -134,6 +143,9 @@ Examples:
    disco serve --tsig-keys /etc/disco/tsig.conf --transfer-allow key:xfr --notify 10.0.0.2:53 --notify-key xfr`,
 		Flags: serveFlags(),
 		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("serve takes no arguments, got %q (flags are written --name value; see disco serve --help)", c.Args().First())
+			}
 			cfg, err := serveConfigFrom(c)
 			if err != nil {
 				return err
@@ -172,9 +184,11 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 			CAFile:    c.String("etcd-ca"), CertFile: c.String("etcd-cert"), KeyFile: c.String("etcd-key"),
 			Username: c.String("etcd-username"), Password: c.String("etcd-password"),
 		},
-		EtcdPrefix:  c.String("etcd-prefix"),
-		EtcdTimeout: c.Duration("etcd-timeout"),
-		MemberTTL:   c.Duration("member-ttl"),
+		EtcdPrefix:    c.String("etcd-prefix"),
+		EtcdTimeout:   c.Duration("etcd-timeout"),
+		MemberTTL:     c.Duration("member-ttl"),
+		ExecChecks:    c.Bool("enable-exec-checks"),
+		MaxExecChecks: c.Int("max-exec-checks"),
 	}
 	var errs []error
 	var err error
@@ -237,6 +251,13 @@ func (c *serveConfig) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--store %q: want bolt or etcd", c.Store))
 	}
+	if c.ZonesDir != "" {
+		if fi, err := os.Stat(c.ZonesDir); err != nil {
+			errs = append(errs, fmt.Errorf("--zones-dir %s: %w", c.ZonesDir, pathErr(err)))
+		} else if !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("--zones-dir %s is not a directory", c.ZonesDir))
+		}
+	}
 	if c.MinHealthyPercent < 0 || c.MinHealthyPercent > 100 {
 		errs = append(errs, fmt.Errorf("--min-healthy-percent %d: want 0-100", c.MinHealthyPercent))
 	}
@@ -255,10 +276,22 @@ func (c *serveConfig) validate() error {
 	if err := c.RRL.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("response rate limiting (--rrl-*): %w", err))
 	}
+	if c.MaxExecChecks < 1 {
+		errs = append(errs, fmt.Errorf("--max-exec-checks %d: want at least 1", c.MaxExecChecks))
+	}
 	if (c.AdminTLSCert == "") != (c.AdminTLSKey == "") {
 		errs = append(errs, errors.New("--admin-tls-cert and --admin-tls-key go together: give both or neither"))
 	}
 	return errors.Join(errs...)
+}
+
+// pathErr is the cause of a file system error, without the path that the
+// caller names itself.
+func pathErr(err error) error {
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // splitList splits a comma-separated list, dropping empty items.

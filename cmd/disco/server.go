@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -93,15 +94,15 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		UDPBufferBytes: cfg.UDPBufferBytes,
 	}, handler, log)
 	if err := dnsSrv.Listen(); err != nil {
-		return err
+		return listenError("--dns-addr", cfg.DNSAddr, err)
 	}
 	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {
-		return fmt.Errorf("listen admin %s: %w", cfg.AdminAddr, err)
+		return listenError("--admin-addr", cfg.AdminAddr, err)
 	}
 
 	monCfg := health.Config{Source: reg, Reporter: reg, Logger: log,
-		OnCheck: metrics.onCheck, OnLag: metrics.onLag}
+		OnCheck: metrics.onCheck, OnLag: metrics.onLag, Checkers: execCheckers(cfg)}
 	type part struct {
 		name string
 		run  func(context.Context) error
@@ -143,10 +144,11 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		Token:             cfg.AdminToken,
 		Logger:            log,
 		Heartbeat:         heartbeat,
-		ReloadZones:       func(ctx context.Context) (any, error) { return reloadZones(ctx) },
+		ReloadZones:       func(ctx context.Context) (any, error) { return apiReloadZones(ctx, reloadZones) },
 		Ready:             ready.Load,
 		MinHealthyPercent: cfg.MinHealthyPercent,
 		ServeWarning:      cfg.ServeWarning,
+		ExecChecks:        cfg.ExecChecks,
 		TLS:               adminTLS,
 		Metrics:           promhttp.HandlerFor(metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}),
 	})
@@ -217,6 +219,16 @@ func cmpErr(a, b error) error {
 	return b
 }
 
+// apiReloadZones reloads the zones for the admin API: a zone file with an
+// error is the client's problem (422), not the server's.
+func apiReloadZones(ctx context.Context, reload func(context.Context) (zones.Report, error)) (zones.Report, error) {
+	rep, err := reload(ctx)
+	if ze := (*zones.Error)(nil); errors.As(err, &ze) {
+		err = fmt.Errorf("%w: %w", admin.ErrUnprocessable, err)
+	}
+	return rep, err
+}
+
 // reloadOnHangup reloads the zones on every SIGHUP until ctx is done.
 func reloadOnHangup(ctx context.Context, reload func(context.Context) (zones.Report, error), log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
@@ -233,4 +245,23 @@ func reloadOnHangup(ctx context.Context, reload func(context.Context) (zones.Rep
 			}
 		}
 	}
+}
+
+// execCheckers returns the checker of exec checks the flags ask for: one
+// that runs them, with the server's environment less its own DISCO_
+// variables (the admin token among them), or one that reports them
+// disabled.
+func execCheckers(cfg serveConfig) map[registry.CheckType]health.Checker {
+	if !cfg.ExecChecks {
+		return map[registry.CheckType]health.Checker{registry.CheckExec: health.Disabled(
+			"exec checks are not enabled on this server (disco serve --enable-exec-checks)")}
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DISCO_") {
+			env = append(env, kv)
+		}
+	}
+	return map[registry.CheckType]health.Checker{registry.CheckExec: health.NewExecChecker(health.ExecConfig{
+		MaxProcs: cfg.MaxExecChecks, Env: env})}
 }
