@@ -120,6 +120,7 @@ func (c TransferConfig) validate(keys *tsig.Keyring) error {
 type transfers struct {
 	cfg   TransferConfig
 	slots chan struct{}
+	stats xfrStats
 }
 
 func newTransfers(cfg TransferConfig) *transfers {
@@ -206,6 +207,7 @@ func (h *Handler) transfer(ctx context.Context, r Request, check tsig.Check, sig
 			level = slog.LevelDebug
 		}
 		log.Log(context.Background(), level, "zone transfer refused", "rcode", dns.RcodeToString[rcode], "reason", why)
+		h.xfr.stats.count(xfrRefused)
 		return s.single(rcode)
 	}
 	switch {
@@ -233,6 +235,7 @@ func (h *Handler) transfer(ctx context.Context, r Request, check tsig.Check, sig
 		if !r.TCP || !serialLess(client, soa.Serial) {
 			// Up to date, from the future, or over UDP: the SOA alone.
 			log.Debug("zone transfer: SOA only", "client_serial", client, "serial", soa.Serial)
+			h.xfr.stats.count(xfrSOA)
 			return s.single(dns.RcodeSuccess, soa)
 		}
 		if static == nil {
@@ -286,6 +289,7 @@ type xfrStream struct {
 func (s *xfrStream) run(log *slog.Logger, t *transfers, stream func() error) int {
 	if !t.acquire(s.ctx) {
 		log.Info("zone transfer refused", "rcode", "SERVFAIL", "reason", "too many transfers at once")
+		t.stats.count(xfrBusy)
 		return s.single(dns.RcodeServerFailure)
 	}
 	defer t.release()
@@ -297,9 +301,15 @@ func (s *xfrStream) run(log *slog.Logger, t *transfers, stream func() error) int
 	}
 	if err != nil {
 		log.Info("zone transfer failed", "err", err, "records", s.records, "messages", s.messages)
+		t.stats.count(xfrFailed)
 		return dns.RcodeSuccess
 	}
 	msg := "zone transfer done"
+	if s.full {
+		t.stats.count(xfrFull)
+	} else {
+		t.stats.count(xfrIncremental)
+	}
 	if !s.full {
 		log.Debug(msg, "records", s.records, "messages", s.messages, "took", time.Since(start), "incremental", true)
 	} else {

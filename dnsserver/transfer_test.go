@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"disco/registry"
 	"disco/tsig"
@@ -454,6 +455,32 @@ func TestTransferRequests(t *testing.T) {
 			}
 		})
 	}
+	// The metrics count them.
+	reg2 := prometheus.NewRegistry()
+	reg2.MustRegister(h.ZoneMetrics())
+	mfs, err := reg2.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			if len(m.GetLabel()) > 0 {
+				name += "/" + m.GetLabel()[0].GetValue()
+			}
+			got[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for name, want := range map[string]float64{
+		"disco_zone_serial": float64(serial), "disco_zone_transfers_total/full": 6, "disco_zone_transfers_total/soa": 3,
+		"disco_zone_transfers_total/refused": 7, "disco_zone_transfers_total/incremental": 0, "disco_zone_transfers_active": 0,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
+	}
+
 	// The SOA alone: up to date, from the future, over UDP.
 	for _, r := range []request{
 		{qname: "disco.internal.", qtype: dns.TypeIXFR, serial: serial, signed: true},

@@ -88,7 +88,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		TSIG: cfg.Transfer.Keys, Transfer: dnsserver.TransferConfig{Allow: cfg.Transfer.TransferAllow},
 		Notify: notifier.Notify,
 	}, reg, zm, log)
-	metrics.register(handler, registryCollector{reg})
+	metrics.register(handler, handler.ZoneMetrics(), registryCollector{reg})
 	dnsSrv := dnsserver.NewServer(dnsserver.ServerConfig{
 		Addr: cfg.DNSAddr, TCPIdleTimeout: cfg.TCPIdleTimeout, MaxTCPConns: cfg.MaxTCPConns, RRL: cfg.RRL,
 		UDPBufferBytes: cfg.UDPBufferBytes,
