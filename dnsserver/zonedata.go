@@ -21,10 +21,22 @@ import (
 var zoneTypes = [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeTXT}
 
 // rrsAt appends to dst the records the registry part of the zone holds at
-// name (canonical), as DNS answers them.
+// name (canonical), as DNS answers them. Registry names (kinds service,
+// instance and addr) are answered by Config.discovery alone, whatever the
+// zone files (see Config.answer), so the name is parsed once and
+// discovery asked per type, without the negative answers' SOA that answer
+// would add.
 func (c *Config) rrsAt(dst []dns.RR, name string, snap *registry.Snapshot, zs *zones.Set) []dns.RR {
+	n, inDomain := parseName(name, c.Domain)
+	registryName := inDomain && (n.kind == kindService || n.kind == kindInstance || n.kind == kindAddr)
 	for _, t := range zoneTypes {
-		r := c.answer(query{name: name, canon: name, qtype: t}, snap, zs)
+		q := query{name: name, canon: name, qtype: t}
+		var r response
+		if registryName {
+			r = c.discovery(q, n, snap)
+		} else {
+			r = c.answer(q, snap, zs)
+		}
 		for _, rr := range r.answer {
 			if h := rr.Header(); h.Rrtype == t && h.Name == name {
 				dst = append(dst, rr)
