@@ -72,8 +72,35 @@ func transferIn(addr, zone string, qtype uint16, serial uint32) ([]dns.RR, error
 // TCP get signed answers.
 func TestTransferOverTheWire(t *testing.T) {
 	reg := bigRegistry(t, 300)
-	h := NewHandler(xfrConfig(t), reg, staticZones{parseZones(t, exampleZone)}, nil)
+	cfg := xfrConfig(t)
+	cfg.Transfer.Allow = append(cfg.Transfer.Allow, mustRule(t, "::1"), mustRule(t, "127.0.0.1/32"))
+	h := NewHandler(cfg, reg, staticZones{parseZones(t, exampleZone)}, nil)
 	addr := startServer(t, ServerConfig{}, h)
+
+	// The address rule lets an unsigned IXFR over UDP in (the SOA alone)
+	// and an unsigned AXFR over TCP.
+	c := &dns.Client{Timeout: 2 * time.Second}
+	ixfr := new(dns.Msg)
+	ixfr.SetIxfr("disco.internal.", 1, "ns.", "h.")
+	if r, _, err := c.Exchange(ixfr, addr); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Errorf("unsigned IXFR over UDP from 127.0.0.1: %v %v", err, r)
+	}
+	axfr := new(dns.Msg)
+	axfr.SetAxfr("disco.internal.")
+	env, err := (&dns.Transfer{}).In(axfr, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for e := range env {
+		if e.Error != nil {
+			t.Fatalf("unsigned AXFR from 127.0.0.1: %v", e.Error)
+		}
+		n += len(e.RR)
+	}
+	if n != 300*14+4 {
+		t.Errorf("unsigned AXFR from 127.0.0.1: %d records", n)
+	}
 
 	rrs, err := transferIn(addr, "disco.internal.", dns.TypeAXFR, 0)
 	if err != nil {
