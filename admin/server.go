@@ -64,10 +64,9 @@ type Config struct {
 	Metrics http.Handler
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// MinHealthyPercent and ServeWarning are the DNS policy, to report
-	// which services DNS serves whole (fail open).
-	MinHealthyPercent int
-	ServeWarning      bool
+	// Policy is the DNS serving policy, to report which services DNS
+	// serves whole (fail open) and why each instance is served or not.
+	Policy registry.Policy
 	// TLS, when not nil, makes Serve speak HTTPS with this configuration
 	// (it needs a certificate; TLS 1.2 is the least version accepted).
 	// LoadTLS builds one from PEM files.

@@ -118,7 +118,7 @@ func (s *Server) serviceView(svc *registry.Service) ServiceView {
 		Name:      svc.Name(),
 		Settings:  svc.Settings(),
 		Counts:    svc.Counts(),
-		FailOpen:  svc.FailOpen(s.cfg.MinHealthyPercent, s.cfg.ServeWarning),
+		FailOpen:  s.cfg.Policy.FailOpen(svc),
 		Instances: make([]InstanceView, 0, len(all)),
 	}
 	for _, in := range all {
@@ -138,7 +138,7 @@ func (s *Server) serviceList(snap *registry.Snapshot) ServiceList {
 			Instances: c.Total(),
 			Counts:    c,
 			Settings:  svc.Settings(),
-			FailOpen:  svc.FailOpen(s.cfg.MinHealthyPercent, s.cfg.ServeWarning),
+			FailOpen:  s.cfg.Policy.FailOpen(svc),
 		})
 	}
 	return l

@@ -1,7 +1,6 @@
 package dnsserver
 
 import (
-	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -203,8 +202,8 @@ func (c *Config) service(q query, n name, snap *registry.Snapshot, r *response) 
 		r.rcode = dns.RcodeNameError
 		return
 	}
-	sel := c.serving(svc, n.tag)
-	if !sel.exists {
+	sel := c.Policy.Select(svc, n.tag)
+	if !sel.Exists {
 		r.rcode = dns.RcodeNameError
 		return
 	}
@@ -212,7 +211,7 @@ func (c *Config) service(q query, n name, snap *registry.Snapshot, r *response) 
 	switch q.qtype {
 	case dns.TypeA, dns.TypeAAAA:
 		var seen []netip.Addr
-		for _, in := range sel.instances {
+		for _, in := range sel.Instances {
 			if addrType(in.Address) != q.qtype || slices.Contains(seen, in.Address) {
 				continue
 			}
@@ -220,15 +219,12 @@ func (c *Config) service(q query, n name, snap *registry.Snapshot, r *response) 
 			r.answer = append(r.answer, addressRecord(q.name, in.Address, ttl))
 		}
 	case dns.TypeSRV:
-		c.srv(q.name, sel.instances, ttl, r)
+		c.srv(q.name, sel.Instances, ttl, r)
 	case dns.TypeANY:
 		r.answer = append(r.answer, hinfoRFC8482(q.name, ttl))
 	}
-	switch {
-	case sel.failOpen:
-		r.ede = sel.explain(svc.Name(), n.tag)
-	case len(sel.instances) == 0:
-		r.ede = sel.explain(svc.Name(), n.tag)
+	if sel.FailOpen || len(sel.Instances) == 0 {
+		r.ede = sel.Summary()
 	}
 }
 
@@ -288,76 +284,6 @@ func (r *response) dependOn(snap *registry.Snapshot, service string) (*registry.
 	svc, ok := snap.Service(service)
 	r.dep = dependency{service: service, svc: svc}
 	return svc, ok
-}
-
-// selection is the set of a service's instances that DNS serves.
-type selection struct {
-	instances []*registry.Instance
-	exists    bool // some instance matched the name, whatever its status
-	failOpen  bool // too few passed: all non-maintenance instances are served
-	counts    registry.Counts
-	minPct    int
-}
-
-// serving selects the instances of svc (with the tag, if any) that DNS
-// serves: passing ones, warning ones too with ServeWarning, and every
-// non-maintenance one when fewer than min_healthy_percent pass.
-func (c *Config) serving(svc *registry.Service, tag string) selection {
-	minPct := c.MinHealthyPercent
-	if p := svc.Settings().MinHealthyPercent; p != nil {
-		minPct = *p
-	}
-	sel := selection{minPct: minPct}
-	if tag == "" && !c.ServeWarning && minPct == 0 {
-		// The common case needs no allocation.
-		sel.instances, sel.exists, sel.counts = svc.Passing(), true, svc.Counts()
-		return sel
-	}
-	var active []*registry.Instance
-	for _, in := range svc.Instances() {
-		if tag != "" && !in.HasTag(tag) {
-			continue
-		}
-		sel.exists = true
-		switch in.Status() {
-		case registry.StatusPassing:
-			sel.counts.Passing++
-			sel.instances = append(sel.instances, in)
-		case registry.StatusWarning:
-			sel.counts.Warning++
-			if c.ServeWarning {
-				sel.instances = append(sel.instances, in)
-			}
-		case registry.StatusMaintenance:
-			sel.counts.Maintenance++
-			continue
-		default:
-			sel.counts.Critical++
-		}
-		active = append(active, in)
-	}
-	if tag == "" {
-		sel.exists = true // a registered service exists even with no instance
-	}
-	if minPct > 0 && len(active) > 0 && len(sel.instances)*100 < minPct*len(active) {
-		sel.instances, sel.failOpen = active, true
-	}
-	return sel
-}
-
-// explain is the Extended DNS Error text of an empty or fail-open answer.
-func (s selection) explain(service, tag string) string {
-	what := service
-	if tag != "" {
-		what = tag + "." + service
-	}
-	c := s.counts
-	if s.failOpen {
-		return fmt.Sprintf("%s: %d of %d instances passing, below min_healthy_percent %d: serving all %d (fail open)",
-			what, c.Passing, c.Total()-c.Maintenance, s.minPct, len(s.instances))
-	}
-	return fmt.Sprintf("%s: %d instances, %d passing (%d warning, %d critical, %d maintenance)",
-		what, c.Total(), c.Passing, c.Warning, c.Critical, c.Maintenance)
 }
 
 func sortedKeys(m map[string]string) []string {

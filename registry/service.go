@@ -134,20 +134,3 @@ func (s *Service) finish() {
 		}
 	}
 }
-
-// FailOpen reports whether DNS serves every non-maintenance instance of s
-// because too few are healthy: fewer than min_healthy_percent of them are
-// passing (or warning, when warning instances are served). The service's
-// own setting wins over defaultPct; 0 turns it off.
-func (s *Service) FailOpen(defaultPct int, serveWarning bool) bool {
-	pct := defaultPct
-	if p := s.settings.MinHealthyPercent; p != nil {
-		pct = *p
-	}
-	active := s.counts.Total() - s.counts.Maintenance
-	healthy := s.counts.Passing
-	if serveWarning {
-		healthy += s.counts.Warning
-	}
-	return pct > 0 && active > 0 && healthy*100 < pct*active
-}

@@ -69,13 +69,16 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		log.Error("some zones failed to load", "err", err)
 	}
 
+	// One serving policy for DNS answers, the API's views and the
+	// fail-open log.
+	policy := registry.Policy{ServeWarning: cfg.ServeWarning, MinHealthyPercent: cfg.MinHealthyPercent}
 	var qlog *slog.Logger
 	if cfg.QueryLog {
 		qlog = queryLogger(log)
 	}
 	handler := dnsserver.NewHandler(dnsserver.Config{
 		Domain: cfg.Domain, TTL: cfg.DNSTTL, NegativeTTL: cfg.NegativeTTL,
-		ServeWarning: cfg.ServeWarning, MinHealthyPercent: cfg.MinHealthyPercent, NSAddrs: cfg.NSAddrs,
+		Policy: policy, NSAddrs: cfg.NSAddrs,
 		Serial: uint32(time.Now().Unix()), QueryLog: qlog,
 	}, reg, zm, log)
 	metrics.register(handler, registryCollector{reg})
@@ -130,16 +133,15 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 	mon = health.New(monCfg)
 	var ready atomic.Bool
 	api := admin.New(admin.Config{
-		Registry:          reg,
-		Token:             cfg.AdminToken,
-		Logger:            log,
-		Heartbeat:         heartbeat,
-		ReloadZones:       func(ctx context.Context) (any, error) { return reloadZones(ctx) },
-		Ready:             ready.Load,
-		MinHealthyPercent: cfg.MinHealthyPercent,
-		ServeWarning:      cfg.ServeWarning,
-		TLS:               adminTLS,
-		Metrics:           promhttp.HandlerFor(metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}),
+		Registry:    reg,
+		Token:       cfg.AdminToken,
+		Logger:      log,
+		Heartbeat:   heartbeat,
+		ReloadZones: func(ctx context.Context) (any, error) { return reloadZones(ctx) },
+		Ready:       ready.Load,
+		Policy:      policy,
+		TLS:         adminTLS,
+		Metrics:     promhttp.HandlerFor(metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}),
 	})
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -149,7 +151,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		{"admin", func(ctx context.Context) error { return api.Serve(ctx, adminLn) }},
 		{"health", mon.Run},
 		{"fail-open log", func(ctx context.Context) error {
-			logFailOpen(ctx, reg, cfg.MinHealthyPercent, cfg.ServeWarning, log.With("component", "dns"))
+			logFailOpen(ctx, reg, policy, log.With("component", "dns"))
 			return nil
 		}},
 		{"reloader", func(ctx context.Context) error { reloadOnHangup(ctx, reloadZones, log); return nil }},
