@@ -53,6 +53,10 @@ type Service struct {
 	// and a copy for the next snapshot is one copy of pointers.
 	all []*Instance
 
+	// index is the version of the first snapshot that held this value of
+	// the service; set once, when it is published.
+	index uint64
+
 	// Derived by finish.
 	passing []*Instance
 	warning []*Instance
@@ -61,6 +65,11 @@ type Service struct {
 
 // Name is the service's canonical (lower-case) name.
 func (s *Service) Name() string { return s.name }
+
+// Index is the version of the snapshot in which the service last changed:
+// an instance was added, removed or changed (health included), or its
+// settings were written.
+func (s *Service) Index() uint64 { return s.index }
 
 // Settings are the service's own settings.
 func (s *Service) Settings() Settings { return s.settings }

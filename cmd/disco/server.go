@@ -94,7 +94,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		return fmt.Errorf("listen admin %s: %w", cfg.AdminAddr, err)
 	}
 
-	monCfg := health.Config{Source: reg, Reporter: reg, Logger: log,
+	monCfg := health.Config{Source: reg, Reporter: reg, Observer: reg, Logger: log,
 		OnCheck: metrics.onCheck, OnLag: metrics.onLag}
 	type part struct {
 		name string
