@@ -30,7 +30,25 @@ type response struct {
 	// (RFC 8914) that explains an empty or fail-open answer.
 	ede string
 	dep dependency
+
+	// What an explanation reports (see explain.go). Setting them costs no
+	// allocation.
+	zone    string             // origin of the zone that answered ("" when none)
+	ttlFrom ttlSource          // where the answer's TTL came from
+	name    name               // the discovery name, when the registry answered
+	sel     registry.Selection // the policy's selection, for service names
+	inst    *registry.Instance // the instance, for instance names
 }
+
+// ttlSource tells where an answer's TTLs come from.
+type ttlSource uint8
+
+const (
+	ttlNone     ttlSource = iota
+	ttlServer             // --dns-ttl
+	ttlService            // the service's dns_ttl
+	ttlZoneFile           // a static zone's records
+)
 
 // answer answers q from one registry snapshot and one set of zones (nil:
 // none). It is pure: the same inputs give the same records (before the
@@ -52,6 +70,7 @@ func (c *Config) answer(q query, snap *registry.Snapshot, zs *zones.Set) respons
 		}
 	}
 	r := c.discovery(q, n, snap)
+	r.zone = c.Domain
 	if len(r.answer) == 0 {
 		// NXDOMAIN or NODATA: the SOA tells resolvers how long to cache it.
 		r.ns = append(r.ns, c.negativeSOA(d))
@@ -80,13 +99,16 @@ func (c *Config) fromZones(q query, snap *registry.Snapshot, zs *zones.Set) resp
 	if !ok {
 		return response{rcode: dns.RcodeRefused}
 	}
-	r := response{rcode: res.Rcode, aa: res.Authoritative, answer: res.Answer, ns: res.Ns, extra: res.Extra}
+	r := response{rcode: res.Rcode, aa: res.Authoritative, answer: res.Answer, ns: res.Ns, extra: res.Extra, ttlFrom: ttlZoneFile}
+	if res.Zone != nil {
+		r.zone = res.Zone.Origin()
+	}
 	if q.qtype == dns.TypeANY && res.Rcode == dns.RcodeSuccess && res.Authoritative && len(res.Answer) == 0 {
 		ttl := uint32(dns.DefaultMsgSize)
 		if soa := res.Zone.SOA(); soa != nil {
 			ttl = min(soa.Hdr.Ttl, soa.Minttl)
 		}
-		return response{aa: true, answer: []dns.RR{hinfoRFC8482(q.name, ttl)}}
+		return response{aa: true, answer: []dns.RR{hinfoRFC8482(q.name, ttl)}, zone: r.zone, ttlFrom: ttlZoneFile}
 	}
 	if len(res.Answer) == 0 {
 		return r
@@ -110,6 +132,7 @@ func (c *Config) fromZones(q query, snap *registry.Snapshot, zs *zones.Set) resp
 	r.extra = append(slices.Clip(r.extra), t.extra...)
 	r.dep = t.dep
 	r.ede = t.ede
+	r.name, r.sel, r.inst = t.name, t.sel, t.inst
 	if len(t.answer) == 0 {
 		r.ns = []dns.RR{c.negativeSOA(c.domainZone(zs))}
 	}
@@ -119,7 +142,7 @@ func (c *Config) fromZones(q query, snap *registry.Snapshot, zs *zones.Set) resp
 // discovery answers a name in the registry's part of the discovery domain,
 // without the authority SOA of negative answers.
 func (c *Config) discovery(q query, n name, snap *registry.Snapshot) response {
-	r := response{aa: true}
+	r := response{aa: true, name: n, ttlFrom: ttlServer}
 	switch n.kind {
 	case kindApex:
 		c.apex(q, &r)
@@ -187,9 +210,11 @@ func (c *Config) negativeSOA(d *zones.Zone) dns.RR {
 	return c.soa(c.Domain, min(c.TTL, c.NegativeTTL))
 }
 
-// ttlOf returns the TTL of a service's records.
-func (c *Config) ttlOf(svc *registry.Service) uint32 {
+// ttlOf returns the TTL of a service's records and records where it came
+// from.
+func (c *Config) ttlOf(svc *registry.Service, r *response) uint32 {
 	if t := svc.Settings().DNSTTL; t != nil {
+		r.ttlFrom = ttlService
 		return uint32(*t)
 	}
 	return c.TTL
@@ -203,11 +228,12 @@ func (c *Config) service(q query, n name, snap *registry.Snapshot, r *response) 
 		return
 	}
 	sel := c.Policy.Select(svc, n.tag)
+	r.sel = sel
 	if !sel.Exists {
 		r.rcode = dns.RcodeNameError
 		return
 	}
-	ttl := c.ttlOf(svc)
+	ttl := c.ttlOf(svc, r)
 	switch q.qtype {
 	case dns.TypeA, dns.TypeAAAA:
 		var seen []netip.Addr
@@ -264,7 +290,8 @@ func (c *Config) instance(q query, n name, snap *registry.Snapshot, r *response)
 		r.rcode = dns.RcodeNameError
 		return
 	}
-	ttl := c.ttlOf(svc)
+	r.inst = in
+	ttl := c.ttlOf(svc, r)
 	switch q.qtype {
 	case dns.TypeA, dns.TypeAAAA:
 		if addrType(in.Address) == q.qtype {
