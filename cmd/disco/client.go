@@ -35,6 +35,8 @@ func clientCommands() []*cli.Command {
 		heartbeatCommand(),
 		maintenanceCommand(),
 		settingsCommand(),
+		explainCommand(),
+		watchCommand(),
 	}
 }
 

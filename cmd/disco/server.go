@@ -140,6 +140,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		ReloadZones: func(ctx context.Context) (any, error) { return reloadZones(ctx) },
 		Ready:       ready.Load,
 		Policy:      policy,
+		Explainer:   dnsExplainer{handler},
 		TLS:         adminTLS,
 		Metrics:     promhttp.HandlerFor(metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}),
 	})
