@@ -271,7 +271,7 @@ function serviceCard(s) {
     el('td', null, ...(i.tags.length ? i.tags.map((tg) => el('span', { class: 'tag' }, tg)) : [el('span', { class: 'muted' }, '-')])),
     el('td', null, status(i.status), i.status === 'maintenance' && i.health ? el('div', { class: 'muted' }, 'checks: ' + i.health) : null),
     el('td', null, when(i.since)),
-    el('td', null, i.checks.length ? when(i.last_check) : el('span', { class: 'muted' }, 'no checks'),
+    el('td', null, i.checks.length ? when(i.last_check) : el('span', { class: 'muted' }, '-'),
       i.failures ? el('div', { class: 'muted' }, i.failures + ' failures in a row') : null),
     el('td', { class: 'output' }, i.maintenance ? el('div', null, 'drained' + (i.maintenance.reason ? ': ' + i.maintenance.reason : '')) : null,
       el('div', { class: i.maintenance ? 'muted' : '' }, i.output))));
@@ -355,7 +355,7 @@ function explanation(e) {
         el('td', { class: 'mono' }, i.id),
         el('td', { class: 'mono' }, i.address + ':' + i.port),
         el('td', null, status(i.status)),
-        el('td', null, i.served ? el('span', { class: 'served' }, 'yes') : el('span', { class: 'notserved' }, 'no')),
+        el('td', null, i.served ? el('span', { class: 'served' }, 'served') : el('span', { class: 'notserved' }, 'left out')),
         el('td', null, i.reason))))));
   }
   parts.push(el('p', { class: 'muted' }, e.note));
