@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // HistoryLen is how many status transitions the registry keeps for each
@@ -121,14 +123,31 @@ func (sh *activityShard) entry(k Key) *activity {
 	return a
 }
 
+// maxHistoryOutput bounds the output kept with each transition, so that
+// a full history costs at most HistoryLen × (32 + maxHistoryOutput) bytes.
+const maxHistoryOutput = 256
+
 // record appends a transition of k.
 func (l *activityLog) record(k Key, t transition) {
+	if len(t.output) > maxHistoryOutput {
+		cut := maxHistoryOutput
+		for cut > 0 && !utf8.RuneStart(t.output[cut]) {
+			cut--
+		}
+		t.output = strings.Clone(t.output[:cut])
+	}
 	sh := l.shard(k)
 	sh.mu.Lock()
 	a := sh.entry(k)
-	if len(a.hist) < HistoryLen {
+	switch {
+	case len(a.hist) < cap(a.hist):
 		a.hist = append(a.hist, t)
-	} else {
+	case len(a.hist) < HistoryLen:
+		// Grow to at most HistoryLen, not to append's next power of two.
+		h := make([]transition, len(a.hist), min(max(2*len(a.hist), 2), HistoryLen))
+		copy(h, a.hist)
+		a.hist = append(h, t)
+	default:
 		a.hist[a.next] = t
 		a.next = (a.next + 1) % HistoryLen
 	}

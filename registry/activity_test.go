@@ -183,3 +183,17 @@ func TestWatchService(t *testing.T) {
 	stopB()
 	stopB2()
 }
+
+func TestHistoryOutputBounded(t *testing.T) {
+	r := registry.New(registry.Config{})
+	in, err := r.Register(context.Background(), inst(t, "web", "w1", "10.0.0.1:80", tcpCheck("10.0.0.1:80")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("é", 1000) // two bytes each: a cut must not split one
+	r.SetHealth(in.Key(), in.Revision, registry.Health{Status: registry.StatusPassing, Output: long})
+	a, _ := r.Activity(in.Key())
+	if out := a.History[0].Output; len(out) > 256 || !strings.HasPrefix(long, out) || len(out) < 250 {
+		t.Errorf("history output of %d bytes, want the first 256 at most, whole characters", len(out))
+	}
+}
