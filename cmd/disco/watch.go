@@ -29,8 +29,8 @@ func watchCommand() *cli.Command {
 change as it happens: without <service>, each service that appears, changes
 its counts or settings, or goes; with <service>, each instance that is
 added, removed or changes status, address, tags or output. It starts with
-the current state and runs until interrupted. If the server cannot be
-reached it says so and tries again.
+the current state and runs until interrupted. If the server goes away
+after the first answer (a restart, say), it says so and tries again.
 
 With --json it prints every new answer of the API on one line instead.
 
@@ -71,16 +71,18 @@ type watcher struct {
 	out, errOut io.Writer
 	json        bool
 	down        bool // the last query failed to reach the server
+	seen        bool // the server answered once
 }
 
-// retry reports whether err is worth another try (the server could not be
-// reached or failed); it says so once per outage and waits a little.
+// retry reports whether err is worth another try: the server answered
+// before, and now cannot be reached or failed (it may be restarting). It
+// says so once per outage and waits a little.
 func (w *watcher) retry(ctx context.Context, err error) bool {
 	var ae *admin.APIError
 	if errors.As(err, &ae) && ae.StatusCode < 500 {
 		return false
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || !w.seen {
 		return false
 	}
 	if !w.down {
@@ -95,6 +97,7 @@ func (w *watcher) retry(ctx context.Context, err error) bool {
 }
 
 func (w *watcher) reached() {
+	w.seen = true
 	if w.down {
 		fmt.Fprintln(w.errOut, "disco: reached the server again")
 		w.down = false
