@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"hash/fnv"
 	"strings"
 	"sync"
 	"time"
@@ -97,17 +98,13 @@ func codeOf(s Status) statusCode {
 
 func (c statusCode) status() Status { return statusCodes[c] }
 
+// shard returns the shard of k, by FNV-1a of "service/id".
 func (l *activityLog) shard(k Key) *activityShard {
-	h := uint32(2166136261)
-	for _, s := range [2]string{k.Service, k.ID} {
-		for i := 0; i < len(s); i++ {
-			h ^= uint32(s[i])
-			h *= 16777619
-		}
-		h ^= '/'
-		h *= 16777619
-	}
-	return &l.shards[h%activityShards]
+	h := fnv.New32a()
+	h.Write([]byte(k.Service))
+	h.Write([]byte{'/'})
+	h.Write([]byte(k.ID))
+	return &l.shards[h.Sum32()%activityShards]
 }
 
 // entry returns k's activity, creating it; called with sh.mu held.
