@@ -38,10 +38,10 @@ var layers = map[string][]string{
 		"disco/registry", "disco/store", "disco/store/etcdstore", "disco/zones",
 	},
 	// Test-only packages and benchmark tools stand outside the server.
-	"disco/e2e":           nil,
-	"disco/e2e/cluster":   nil,
-	"disco/bench/nullapi": nil,
-	"disco/bench/regload": nil,
+	"disco/e2e":            nil,
+	"disco/e2e/cluster":    nil,
+	"disco/bench/nullapi":  nil,
+	"disco/bench/regload":  nil,
 	"disco/bench/watchers": nil,
 }
 
