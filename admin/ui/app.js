@@ -6,6 +6,7 @@
 const PAGE_SIZE = 20;        // services per page
 const WAIT = '15s';          // a blocking query's wait; at its end the page refreshes check times
 const DETAILS_PER_SERVICE = 12; // instances whose transitions are fetched, most recent first
+const ROWS_PER_SERVICE = 200;   // instances listed per service
 const TOKEN_KEY = 'disco-admin-token';
 
 const state = {
@@ -176,13 +177,13 @@ async function refresh(gen, all) {
     for (const i of recent) {
       const key = i.service + '/' + i.id;
       const d = state.details.get(key);
-      if (!d || d.since !== i.since || d.status !== i.status || all) wanted.push(i);
+      if (!d || d.since !== i.since || d.status !== i.status || d.health !== i.health) wanted.push(i);
     }
   }
   await pool(wanted, 4, async (i) => {
     const r = await api('/v1/services/' + encodeURIComponent(i.service) + '/instances/' + encodeURIComponent(i.id));
     if (gen !== state.gen) return;
-    state.details.set(i.service + '/' + i.id, { since: i.since, status: i.status, detail: r.body });
+    state.details.set(i.service + '/' + i.id, { since: i.since, status: i.status, health: i.health, detail: r.body });
   });
   if (gen === state.gen && wanted.length) render();
 }
@@ -265,7 +266,7 @@ function serviceCard(s) {
     card.append(el('p', { class: 'empty' }, 'No instances.'));
     return card;
   }
-  const rows = v.view.instances.map((i) => el('tr', null,
+  const rows = v.view.instances.slice(0, ROWS_PER_SERVICE).map((i) => el('tr', null,
     el('td', { class: 'mono' }, i.id),
     el('td', { class: 'mono' }, i.address.includes(':') ? '[' + i.address + ']:' + i.port : i.address + ':' + i.port),
     el('td', null, ...(i.tags.length ? i.tags.map((tg) => el('span', { class: 'tag' }, tg)) : [el('span', { class: 'muted' }, '-')])),
@@ -278,6 +279,10 @@ function serviceCard(s) {
   card.append(el('table', null,
     el('thead', null, el('tr', null, ...['instance', 'address', 'tags', 'status', 'since', 'last check', 'output'].map((h) => el('th', null, h)))),
     el('tbody', null, ...rows)));
+  if (v.view.instances.length > ROWS_PER_SERVICE) {
+    card.append(el('p', { class: 'muted' }, ROWS_PER_SERVICE + ' of ' + v.view.instances.length +
+      ' instances shown; disco instances ' + s.name + ' lists them all'));
+  }
   card.append(transitions(v.view));
   return card;
 }
