@@ -179,8 +179,7 @@ func TestWatchCommand(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() {
-				app := newApp(out, out)
-				done <- app.RunContext(ctx, reorderArgs(app, append([]string{"disco"}, append(tc.args, "--admin", s.admin, "--token", testToken)...)))
+				done <- runApp(ctx, newApp(out, out), append([]string{"disco"}, append(tc.args, "--admin", s.admin, "--token", testToken)...))
 			}()
 			waitFor := func(words ...string) {
 				t.Helper()
