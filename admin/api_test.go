@@ -435,3 +435,31 @@ func BenchmarkGetService(b *testing.B) {
 		}
 	}
 }
+
+// TestRegisterCheckKinds registers every check kind with its options on a
+// server that allows exec checks, and reads them back as stored.
+func TestRegisterCheckKinds(t *testing.T) {
+	e := newEnv(t, func(c *admin.Config, _ *registry.Registry) { c.ExecChecks = true })
+	body := `{"address":"10.0.0.5","port":8443,"checks":[
+		{"type":"http","url":"https://10.0.0.5:8443/health","method":"post","headers":{"x-probe":["yes"]},"body":"ping","tls_server_name":"probe.test"},
+		{"type":"grpc","address":"10.0.0.5:50051","service":"api","tls":true,"tls_skip_verify":true},
+		{"type":"exec","command":["/usr/lib/nagios/plugins/check_disk","-w","10%"],"interval":"1m","timeout":"10s"}]}`
+	if w := e.do(t, request{method: "PUT", path: "/v1/services/api/instances/api-1", body: body}); w.Code != http.StatusOK {
+		t.Fatalf("register: %d %s", w.Code, w.Body)
+	}
+	w := e.do(t, request{method: "GET", path: "/v1/services/api"})
+	var svc struct {
+		Instances []struct {
+			Checks json.RawMessage `json:"checks"`
+		} `json:"instances"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &svc); err != nil || len(svc.Instances) != 1 {
+		t.Fatalf("read back: %v %s", err, w.Body)
+	}
+	want := `[{"type":"http","url":"https://10.0.0.5:8443/health","method":"POST","headers":{"X-Probe":["yes"]},"body":"ping","tls_server_name":"probe.test","interval":"10s","timeout":"2s","rise":1,"fall":3},` +
+		`{"type":"grpc","address":"10.0.0.5:50051","service":"api","tls":true,"tls_skip_verify":true,"interval":"10s","timeout":"2s","rise":1,"fall":3},` +
+		`{"type":"exec","command":["/usr/lib/nagios/plugins/check_disk","-w","10%"],"interval":"1m0s","timeout":"10s","rise":1,"fall":3}]`
+	if got := string(svc.Instances[0].Checks); got != want {
+		t.Errorf("checks\n got %s\nwant %s", got, want)
+	}
+}

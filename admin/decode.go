@@ -69,12 +69,23 @@ func jsonError(body []byte, v any, err error) error {
 		if typ.Field == "" {
 			return errorf(http.StatusBadRequest, "request body at %s: want %s, got %s", position(body, typ.Offset), kindOf(typ.Type), typ.Value)
 		}
-		return errorf(http.StatusBadRequest, "field %q must be %s, got %s (at %s)", typ.Field, kindOf(typ.Type), typ.Value, position(body, typ.Offset))
+		msg := fmt.Sprintf("field %q must be %s, got %s (at %s)", typ.Field, kindOf(typ.Type), typ.Value, position(body, typ.Offset))
+		if hint, ok := fieldHints[typ.Field]; ok {
+			msg += "; " + hint
+		}
+		return errorf(http.StatusBadRequest, "%s", msg)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
 		return errorf(http.StatusBadRequest, "unknown field %s; accepted fields: %s", name, fieldList(reflect.TypeOf(v)))
 	}
 	return errorf(http.StatusBadRequest, "request body: %v", err)
+}
+
+// fieldHints show the shape of fields that are easy to get wrong, by
+// their path in a decoding error.
+var fieldHints = map[string]string{
+	"checks.headers": `headers map each name to a list of values, as in {"X-Probe":["yes"]}`,
+	"checks.command": `command is the program and its arguments as a list, as in ["/usr/lib/nagios/plugins/check_disk","-w","10%"]`,
 }
 
 // position returns "line L, column C" for byte offset off of body.

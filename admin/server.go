@@ -72,6 +72,10 @@ type Config struct {
 	Policy registry.Policy
 	// Explainer answers GET /v1/explain; when nil, that route answers 404.
 	Explainer Explainer
+	// ExecChecks allows registrations with exec checks; without it they
+	// are refused (400): whoever holds the token could otherwise run
+	// commands as the server's user.
+	ExecChecks bool
 	// TLS, when not nil, makes Serve speak HTTPS with this configuration
 	// (it needs a certificate; TLS 1.2 is the least version accepted).
 	// LoadTLS builds one from PEM files.
@@ -397,6 +401,14 @@ func (s *Server) putInstance(w http.ResponseWriter, r *http.Request) error {
 	in, err := registry.NewInstance(r.PathValue("service"), r.PathValue("id"), reg)
 	if err != nil {
 		return err
+	}
+	if !s.cfg.ExecChecks {
+		for i, c := range in.Checks {
+			if c.Type == registry.CheckExec {
+				return errorf(http.StatusBadRequest, "check %d: exec checks are disabled on this server; "+
+					"start disco serve with --enable-exec-checks to allow them (anyone with the admin token can then run commands as the server's user)", i+1)
+			}
+		}
 	}
 	stored, err := s.reg.Register(r.Context(), in)
 	if err != nil {

@@ -373,7 +373,7 @@ func TestCompletion(t *testing.T) {
 		{"disco ", []string{"serve", "register", "instances", "zone", "help", "completion"}},
 		{"disco zone ", []string{"check"}},
 		{"disco help reg", []string{"register"}},
-		{"disco register web web-1 --check-h", []string{"--check-http"}},
+		{"disco register web web-1 --check-h", []string{"--check-http", "--check-http-method", "--check-header"}},
 		{"disco register --tag register --wei", []string{"--weight"}},
 		{"disco serve --dns-", []string{"--dns-addr", "--dns-ttl"}},
 		{"disco --ver", []string{"--version"}},

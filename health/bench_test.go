@@ -8,8 +8,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,9 +27,17 @@ import (
 const benchServersEnv = "DISCO_HEALTH_BENCH_SERVERS"
 
 func TestMain(m *testing.M) {
-	if n, err := strconv.Atoi(os.Getenv(benchServersEnv)); err == nil && n > 0 {
-		serveHealthEndpoints(n)
-		return
+	if kind, count, ok := strings.Cut(os.Getenv(benchServersEnv), ":"); ok {
+		n, err := strconv.Atoi(count)
+		switch {
+		case err != nil || n < 1:
+		case kind == "grpc":
+			serveGRPCEndpoints(n)
+			return
+		default:
+			serveHealthEndpoints(n)
+			return
+		}
 	}
 	os.Exit(m.Run())
 }
@@ -57,6 +67,7 @@ func serveHealthEndpoints(n int) {
 		}()
 		fmt.Println(l.Addr())
 	}
+	fmt.Println()
 	io.Copy(io.Discard, os.Stdin)
 }
 
@@ -89,30 +100,64 @@ func answer200(c net.Conn) {
 //
 //	go test -run '^$' -bench Scale -benchtime 1x ./health
 func BenchmarkScale(b *testing.B) {
+	runScale(b, 64, "http", func(i int, addr string) registry.Check {
+		return registry.Check{Type: registry.CheckHTTP, URL: fmt.Sprintf("http://%s/health/%d", addr, i)}
+	}, nil)
+}
+
+// BenchmarkGRPCScale is BenchmarkScale with grpc checks, each instance's
+// against a gRPC health server of its own address (so 10,000 connections,
+// one per check, as with 10,000 real servers), all served by one child
+// process, after a 10s warm-up. One iteration takes about 25s.
+func BenchmarkGRPCScale(b *testing.B) {
+	var g *GRPCChecker
+	runScale(b, 0, "grpc", func(i int, addr string) registry.Check {
+		return registry.Check{Type: registry.CheckGRPC, Address: addr}
+	}, func(cfg *Config) {
+		g = NewGRPCChecker()
+		cfg.Checkers = map[registry.CheckType]Checker{registry.CheckGRPC: g}
+	})
+	if g != nil {
+		b.Logf("gRPC connections held at the end: %d", g.Conns())
+	}
+}
+
+// runScale runs the scale benchmark with checks made by check for
+// instance i against endpoint addr. servers is how many endpoints to
+// start; 0 means one per instance. tweak adjusts the monitor's Config.
+func runScale(b *testing.B, servers int, kind string, check func(i int, addr string) registry.Check, tweak func(*Config)) {
 	b.ReportAllocs()
 	instances := 10000
 	if n, err := strconv.Atoi(os.Getenv("DISCO_HEALTH_BENCH_INSTANCES")); err == nil && n > 0 {
 		instances = n
 	}
+	if servers == 0 {
+		servers = instances
+	}
+	// The warm-up lets every instance be probed once; gRPC checks get
+	// longer, for the 10,000 connections to open (all at once, into one
+	// process on this machine, where real targets would each take theirs).
+	warmup := 3 * time.Second
+	if kind == "grpc" {
+		warmup = 10 * time.Second
+	}
 	const (
 		services = 100
-		servers  = 64
 		interval = time.Second
 		timeout  = 500 * time.Millisecond
-		warmup   = 3 * time.Second
 		window   = 10 * time.Second
 	)
 	for range b.N {
-		addrs, stopServers := startBenchServers(b, servers)
+		addrs, stopServers := startBenchServers(b, kind, servers)
 		reg := registry.New(registry.Config{})
 		for i := range instances {
 			addr := addrs[i%len(addrs)]
 			host, port, _ := net.SplitHostPort(addr)
 			p, _ := strconv.Atoi(port)
+			c := check(i, addr)
+			c.Interval, c.Timeout = registry.Duration(interval), registry.Duration(timeout)
 			in, err := registry.NewInstance(fmt.Sprintf("svc-%d", i%services), fmt.Sprintf("i-%d", i), registry.Registration{
-				Address: host, Port: p,
-				Checks: []registry.Check{{Type: registry.CheckHTTP, URL: fmt.Sprintf("http://%s/health/%d", addr, i),
-					Interval: registry.Duration(interval), Timeout: registry.Duration(timeout)}},
+				Address: host, Port: p, Checks: []registry.Check{c},
 			})
 			if err != nil {
 				b.Fatal(err)
@@ -128,7 +173,7 @@ func BenchmarkScale(b *testing.B) {
 			lags      = make([]time.Duration, 0, 2*instances*int(window/interval))
 			results   [3]atomic.Int64 // passing, warning, critical
 		)
-		mon := New(Config{
+		cfg := Config{
 			Source: reg, Reporter: reg,
 			OnLag: func(l time.Duration) {
 				if measuring.Load() {
@@ -142,7 +187,13 @@ func BenchmarkScale(b *testing.B) {
 					results[severity(s)].Add(1)
 				}
 			},
-		})
+		}
+		if tweak != nil {
+			tweak(&cfg)
+		}
+		mon := New(cfg)
+		runtime.GC()
+		heap0, rss0 := memory()
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		b.ResetTimer()
@@ -163,6 +214,9 @@ func BenchmarkScale(b *testing.B) {
 		time.Sleep(window)
 		measuring.Store(false)
 		cpu, elapsed := cpuTime()-cpu0, time.Since(start)
+		heap, rss := memory()
+		goroutines := runtime.NumGoroutine()
+		outputs := criticalOutputs(reg, 3)
 		cancel()
 		if err := <-done; err != nil {
 			b.Fatal(err)
@@ -185,26 +239,67 @@ func BenchmarkScale(b *testing.B) {
 		b.ReportMetric(float64(len(lags))/elapsed.Seconds(), "probes/s")
 		b.ReportMetric(cpu.Seconds()/elapsed.Seconds(), "cpu-cores")
 		b.ReportMetric(float64(cpu.Microseconds())/float64(max(len(lags), 1)), "cpu-us/probe")
+		b.ReportMetric(float64(heap-heap0)/(1<<20), "heap-MiB")
+		b.ReportMetric(float64(rss-rss0)/(1<<20), "rss-MiB")
 		if allPassing == 0 { // not within the warm-up
 			allPassing = warmup
 		}
 		b.ReportMetric(allPassing.Seconds(), "s-to-all-passing")
-		b.Logf("%d instances, %s checks: all passing %s after start (at most the warm-up; %d at its end); %d probes in %s (%.1f%% of schedule); "+
+		b.Logf("%d instances, %s %s checks against %d endpoints: all passing %s after start (at most the warm-up; %d at its end); %d probes in %s (%.1f%% of schedule); "+
 			"results passing=%d warning=%d critical=%d; lag p50=%s p90=%s p99=%s max=%s; "+
-			"monitor cpu %s (%.2f cores); server process cpu %s (whole run, not counted)",
-			instances, interval, allPassing.Round(time.Millisecond), passingInstances, len(lags), elapsed.Round(time.Millisecond), 100*float64(len(lags))/expected,
+			"monitor cpu %s (%.2f cores); heap in use +%.0f MiB, RSS +%.0f MiB (%.0f MiB in all), %d goroutines; server process cpu %s (whole run, not counted)",
+			instances, interval, kind, len(addrs), allPassing.Round(time.Millisecond), passingInstances, len(lags), elapsed.Round(time.Millisecond), 100*float64(len(lags))/expected,
 			results[0].Load(), results[1].Load(), results[2].Load(),
-			q(0.5), q(0.9), q(0.99), q(1), cpu.Round(time.Millisecond), cpu.Seconds()/elapsed.Seconds(), serverCPU.Round(time.Millisecond))
+			q(0.5), q(0.9), q(0.99), q(1), cpu.Round(time.Millisecond), cpu.Seconds()/elapsed.Seconds(),
+			float64(heap-heap0)/(1<<20), float64(rss-rss0)/(1<<20), float64(rss)/(1<<20), goroutines, serverCPU.Round(time.Millisecond))
+		if len(outputs) > 0 {
+			b.Logf("outputs of critical instances at the end: %q", outputs)
+		}
 		mu.Unlock()
 	}
 }
 
-// startBenchServers starts the endpoint server process and returns its
-// addresses and a function that stops it and returns the CPU it used.
-func startBenchServers(b *testing.B, n int) ([]string, func() time.Duration) {
+// criticalOutputs returns up to n distinct outputs of critical instances.
+func criticalOutputs(reg *registry.Registry, n int) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, svc := range reg.Snapshot().Services() {
+		for _, in := range svc.Instances() {
+			if in.Health.Status == registry.StatusCritical && !seen[in.Health.Output] && len(out) < n {
+				seen[in.Health.Output] = true
+				out = append(out, in.Health.Output)
+			}
+		}
+	}
+	return out
+}
+
+// memory returns the heap in use and the resident set size of this
+// process, in bytes.
+func memory() (heap, rss uint64) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	heap = ms.HeapInuse
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return heap, 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return heap, kb << 10
+		}
+	}
+	return heap, 0
+}
+
+// startBenchServers starts the endpoint server process with n endpoints of
+// kind (http or grpc) and returns their addresses and a function that
+// stops it and returns the CPU it used.
+func startBenchServers(b *testing.B, kind string, n int) ([]string, func() time.Duration) {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), benchServersEnv+"="+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), benchServersEnv+"="+kind+":"+strconv.Itoa(n))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -217,15 +312,17 @@ func startBenchServers(b *testing.B, n int) ([]string, func() time.Duration) {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
+	// The server prints its addresses, then an empty line (it may serve
+	// fewer endpoints than asked when it runs short of file descriptors).
 	var addrs []string
 	sc := bufio.NewScanner(stdout)
-	for len(addrs) < n && sc.Scan() {
+	for sc.Scan() && sc.Text() != "" {
 		addrs = append(addrs, sc.Text())
 	}
-	if len(addrs) < n {
+	if len(addrs) == 0 {
 		stdin.Close()
 		cmd.Wait()
-		b.Fatalf("endpoint servers: got %d addresses, want %d", len(addrs), n)
+		b.Fatalf("endpoint servers: got no address, want %d", n)
 	}
 	return addrs, func() time.Duration {
 		stdin.Close()

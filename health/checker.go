@@ -19,17 +19,41 @@ type Checker interface {
 	Check(ctx context.Context, c registry.Check) Result
 }
 
+// A Holder is a Checker that keeps something open for the checks it
+// probes, such as the gRPC checker's connections. The monitor calls Hold
+// when it starts watching a check and Release, once for each Hold, when it
+// stops (the instance went away, changed its checks, or the monitor
+// stopped). Both are called with the monitor's lock held and must not
+// block.
+type Holder interface {
+	Hold(c registry.Check)
+	Release(c registry.Check)
+}
+
 // Result is the outcome of one probe.
 type Result struct {
 	// Status is passing, warning or critical; anything else counts as
 	// critical.
 	Status registry.Status
-	// Output says what the probe saw: an HTTP status line or an error.
+	// Output says what the probe saw: an HTTP status line, a command's
+	// output or an error. The monitor keeps at most MaxOutput bytes of it.
 	Output string
 }
 
-// MaxOutput is the longest Health.Output the monitor reports, in bytes.
-const MaxOutput = 256
+// MaxOutput is the longest Health.Output the monitor reports, in bytes:
+// the first 4 KiB of what a check said, on one line. Results are cut to it
+// in one place, when the monitor takes them in.
+const MaxOutput = 4 << 10
+
+// Disabled is a Checker for a check type this server does not run: each
+// probe is critical, its output the text of d (which says why, and how to
+// turn the checks on).
+type Disabled string
+
+// Check returns a critical result saying that the type is disabled.
+func (d Disabled) Check(context.Context, registry.Check) Result {
+	return Result{registry.StatusCritical, string(d)}
+}
 
 // normalize makes r a result the thresholds understand: a known status and
 // a short, printable output.

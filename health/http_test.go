@@ -2,8 +2,10 @@ package health
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -243,7 +245,7 @@ func TestClean(t *testing.T) {
 		{"a  b ", 256, "a b"},
 		{" a", 256, "a"},
 		{"tab\there", 256, "tab here"},
-		{strings.Repeat("é", 200), MaxOutput, strings.Repeat("é", MaxOutput/2)},
+		{strings.Repeat("é", MaxOutput), MaxOutput, strings.Repeat("é", MaxOutput/2)},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%.10q", tt.in), func(t *testing.T) {
@@ -298,5 +300,126 @@ func TestHTTPCheckerConnections(t *testing.T) {
 	srv.Close()
 	if r := probe("/ok"); r.Status != registry.StatusCritical || !strings.Contains(r.Output, "connection refused") {
 		t.Errorf("after the server went away: %s %q, want critical, connection refused", r.Status, r.Output)
+	}
+}
+
+// TestHTTPCheckerOptions checks that a probe sends the check's method,
+// headers and body.
+func TestHTTPCheckerOptions(t *testing.T) {
+	type seen struct {
+		method, host, probe, agent, body string
+	}
+	got := make(chan seen, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- seen{r.Method, r.Host, strings.Join(r.Header.Values("X-Probe"), ","), r.UserAgent(), string(b)}
+		if r.Method != http.MethodPost || string(b) != "ping" {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+		}
+	}))
+	defer srv.Close()
+
+	h := NewHTTPChecker()
+	c := httpCheck(srv.URL+"/health", 5*time.Second)
+	c.Method, c.Body = "POST", "ping"
+	c.Headers = map[string][]string{"X-Probe": {"a", "b"}, "Host": {"api.test"}, "User-Agent": {"custom/1"}}
+	if r := h.Check(context.Background(), c); r.Status != registry.StatusPassing {
+		t.Errorf("POST with body: %s %q", r.Status, r.Output)
+	}
+	want := seen{"POST", "api.test", "a,b", "custom/1", "ping"}
+	if s := <-got; s != want {
+		t.Errorf("server saw %+v, want %+v", s, want)
+	}
+
+	// The default is a GET without a body.
+	if r := h.Check(context.Background(), httpCheck(srv.URL+"/health", 5*time.Second)); r.Status != registry.StatusCritical ||
+		r.Output != "HTTP 405 Method Not Allowed" {
+		t.Errorf("default GET: %s %q", r.Status, r.Output)
+	}
+	if s := <-got; s.method != "GET" || s.body != "" || s.agent != UserAgent {
+		t.Errorf("default probe: server saw %+v", s)
+	}
+}
+
+// TestHTTPCheckerTLS probes HTTPS servers whose certificates are not
+// valid in every way, and checks that the output says so in words.
+func TestHTTPCheckerTLS(t *testing.T) {
+	var sni atomic.Value
+	sni.Store("")
+	tlsServer := func(cert tls.Certificate) *httptest.Server {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert},
+			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				sni.Store(hello.ServerName)
+				return nil, nil
+			}}
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	good := tlsServer(validCert(t))
+	expired := tlsServer(selfSigned(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour), "127.0.0.1"))
+	future := tlsServer(selfSigned(t, time.Now().Add(24*time.Hour), time.Now().Add(48*time.Hour), "127.0.0.1"))
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer plain.Close()
+	silent := silentListener(t)
+	host := func(s *httptest.Server) string {
+		return strings.TrimPrefix(strings.TrimPrefix(s.URL, "https://"), "http://")
+	}
+
+	// A long timeout where the answer should come at once, a short one
+	// where the probe should time out.
+	check := func(url string, mod func(*registry.Check)) registry.Check {
+		c := httpCheck(url, 5*time.Second)
+		if mod != nil {
+			mod(&c)
+		}
+		return c
+	}
+	skip := func(c *registry.Check) { c.TLSSkipVerify = true }
+	short := func(c *registry.Check) { c.Timeout = registry.Duration(300 * time.Millisecond) }
+	tests := []struct {
+		name   string
+		check  registry.Check
+		status registry.Status
+		output string
+		sni    string // the server name the server saw, when it matters
+	}{
+		{"unknown authority", check(good.URL, nil), registry.StatusCritical,
+			"certificate for " + host(good) + ` is signed by an unknown authority ("CN=disco test", self-signed): trust its CA on this server or set tls_skip_verify`, ""},
+		{"name mismatch", check(good.URL, func(c *registry.Check) { c.TLSServerName = "other.test" }), registry.StatusCritical,
+			"certificate for " + host(good) + " is not valid for other.test: it is valid for probe.test, 127.0.0.1; set tls_server_name to one of those names", "other.test"},
+		{"expired", check(expired.URL, nil), registry.StatusCritical,
+			"certificate for " + host(expired) + " has expired: valid until " + time.Now().Add(-24*time.Hour).UTC().Format("2006-01-02T15"), ""},
+		{"not yet valid", check(future.URL, nil), registry.StatusCritical,
+			"certificate for " + host(future) + " is not valid yet: valid from " + time.Now().Add(24*time.Hour).UTC().Format("2006-01-02T15"), ""},
+		{"skip verify", check(good.URL, skip), registry.StatusPassing, "HTTP 200 OK", ""},
+		{"skip verify with a server name", check(good.URL, func(c *registry.Check) { c.TLSSkipVerify, c.TLSServerName = true, "probe.test" }),
+			registry.StatusPassing, "HTTP 200 OK", "probe.test"},
+		{"https to a plain server", check("https://"+host(plain)+"/", nil), registry.StatusCritical,
+			"http: server gave HTTP response to HTTPS client", ""},
+		{"handshake stalls", check("https://"+silent+"/", short), registry.StatusCritical,
+			"timeout: the TLS handshake with " + silent + " did not finish within 300ms", ""},
+		{"no answer to the request", check("http://"+silent+"/", short), registry.StatusCritical,
+			"timeout: no response within 300ms", ""},
+		{"verifies again after skip verify", check(good.URL, nil), registry.StatusCritical, "certificate for " + host(good) + " is signed by an unknown authority", ""},
+	}
+	h := NewHTTPChecker()
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.name, " ", "-"), func(t *testing.T) {
+			sni.Store("")
+			start := time.Now()
+			got := h.Check(context.Background(), tt.check).normalize()
+			if got.Status != tt.status || !strings.HasPrefix(got.Output, tt.output) {
+				t.Errorf("got %s %q, want %s %q", got.Status, got.Output, tt.status, tt.output)
+			}
+			if took, limit := time.Since(start), tt.check.Timeout.Std()+time.Second; took > limit {
+				t.Errorf("probe took %s, timeout %s", took, tt.check.Timeout)
+			}
+			if s := sni.Load().(string); tt.sni != "" && s != tt.sni {
+				t.Errorf("server saw server name %q, want %q", s, tt.sni)
+			}
+		})
 	}
 }

@@ -1,9 +1,9 @@
 // Package health runs disco's active health checks. A Monitor learns its
-// targets from registry snapshots, probes http and tcp checks on a fixed,
-// jittered schedule with a cap on probes in flight, expires ttl checks that
-// miss their heartbeats, applies rise and fall thresholds, reports status
-// transitions to the registry, and deregisters instances that stay critical
-// longer than their checks' deregister_after.
+// targets from registry snapshots, probes http, tcp, grpc and exec checks
+// on a fixed, jittered schedule with a cap on probes in flight, expires ttl
+// checks that miss their heartbeats, applies rise and fall thresholds,
+// reports status transitions to the registry, and deregisters instances
+// that stay critical longer than their checks' deregister_after.
 package health
 
 import (
@@ -70,7 +70,8 @@ type Config struct {
 	// slot, and a check whose last probe still waits skips its next turn.
 	MaxInFlight int
 	// Checkers overrides the checker of a check type; types not in it use
-	// the real HTTPChecker and TCPChecker.
+	// the real HTTPChecker, TCPChecker and GRPCChecker, and exec checks are
+	// Disabled unless an ExecChecker is given here.
 	Checkers map[registry.CheckType]Checker
 	// OnCheck, if set, is called after every probe with the check's type,
 	// the probe's status and how long it took (for metrics).
@@ -162,6 +163,8 @@ func New(cfg Config) *Monitor {
 	m.checkers = map[registry.CheckType]Checker{
 		registry.CheckHTTP: NewHTTPChecker(),
 		registry.CheckTCP:  NewTCPChecker(),
+		registry.CheckGRPC: NewGRPCChecker(),
+		registry.CheckExec: Disabled("exec checks are not enabled on this server"),
 	}
 	for typ, ch := range cfg.Checkers {
 		m.checkers[typ] = ch
@@ -224,7 +227,7 @@ func (m *Monitor) stop() {
 	m.running = false
 	for _, w := range m.services {
 		for _, t := range w.targets {
-			t.gone = true
+			m.drop(t)
 		}
 	}
 	m.snap, m.services, m.queue, m.jobs = nil, nil, nil, nil
@@ -355,12 +358,18 @@ func (m *Monitor) syncService(name string, svc *registry.Service, now time.Time)
 				m.syncMaintenance(t, in.Maintenance != nil, now)
 				continue
 			}
+			// Watch the new revision before dropping the old one, so that
+			// what both check the same way (a gRPC connection) stays open.
+			var nt *target
+			if owned {
+				nt = m.watch(in, now)
+			}
 			if t != nil {
 				m.drop(t)
 				delete(w.targets, in.ID)
 			}
-			if owned {
-				w.targets[in.ID] = m.watch(in, now)
+			if nt != nil {
+				w.targets[in.ID] = nt
 			}
 		}
 	}
@@ -386,6 +395,9 @@ func (m *Monitor) syncService(name string, svc *registry.Service, now time.Time)
 func (m *Monitor) watch(in *registry.Instance, now time.Time) *target {
 	t := newTarget(in, now)
 	for _, c := range t.checks {
+		if h, ok := m.checkers[c.spec.Type].(Holder); ok {
+			h.Hold(c.spec)
+		}
 		switch {
 		case c.spec.Type != registry.CheckTTL:
 			m.schedule(&c.next, firstProbe(now, c.spec.Interval.Std(), c.phase))
@@ -397,12 +409,18 @@ func (m *Monitor) watch(in *registry.Instance, now time.Time) *target {
 	return t
 }
 
-// drop stops watching t.
+// drop stops watching t and releases what its checkers hold for it.
 func (m *Monitor) drop(t *target) {
+	if t.gone {
+		return
+	}
 	t.gone = true
 	for _, c := range t.checks {
 		m.queue.cancel(&c.next)
 		m.queue.cancel(&c.reap)
+		if h, ok := m.checkers[c.spec.Type].(Holder); ok {
+			h.Release(c.spec)
+		}
 	}
 }
 
@@ -515,6 +533,11 @@ func (m *Monitor) worker(ctx context.Context) {
 		if len(m.jobs) == 0 {
 			m.jobs = m.jobs[:0:0]
 		}
+		if j.c.t.gone {
+			// Dropped while it waited: not worth a probe.
+			j.c.busy = false
+			continue
+		}
 		m.mu.Unlock()
 		res, ok := m.probe(ctx, j)
 		m.mu.Lock()
@@ -538,9 +561,15 @@ func (m *Monitor) probe(ctx context.Context, j job) (Result, bool) {
 		m.cfg.OnLag(start.Sub(j.due))
 	}
 	spec := j.c.spec
-	pctx, cancel := context.WithTimeout(ctx, spec.Timeout.Std())
-	res := m.checkers[spec.Type].Check(pctx, spec).normalize()
-	cancel()
+	var res Result
+	if ch := m.checkers[spec.Type]; ch != nil {
+		pctx, cancel := context.WithTimeout(ctx, spec.Timeout.Std())
+		res = ch.Check(pctx, spec)
+		cancel()
+	} else {
+		res = Result{registry.StatusCritical, fmt.Sprintf("this server cannot run %s checks", spec.Type)}
+	}
+	res = res.normalize()
 	if m.cfg.OnCheck != nil {
 		m.cfg.OnCheck(spec.Type, res.Status, time.Since(start))
 	}

@@ -123,16 +123,19 @@ func (c *check) set(s registry.Status, now time.Time) bool {
 	return true
 }
 
-// display is the check's output as reported: the last result, and where it
-// disagrees with the status, how far the thresholds are.
-func (c *check) display() string {
+// display is the check's output as reported, prefixed with prefix: the
+// last result, and where it disagrees with the status, how far the
+// thresholds are. The output is cut so that the whole stays within
+// MaxOutput bytes.
+func (c *check) display(prefix string) string {
+	var note string
 	switch {
 	case c.status == registry.StatusCritical && c.passes > 0:
-		return fmt.Sprintf("%s (pass %d of %d before passing)", c.output, c.passes, c.spec.Rise)
+		note = fmt.Sprintf(" (pass %d of %d before passing)", c.passes, c.spec.Rise)
 	case c.status != registry.StatusCritical && c.fails > 0:
-		return fmt.Sprintf("%s (failure %d of %d before critical)", c.output, c.fails, c.spec.Fall)
+		note = fmt.Sprintf(" (failure %d of %d before critical)", c.fails, c.spec.Fall)
 	}
-	return c.output
+	return prefix + clean(c.output, MaxOutput-len(prefix)-len(note)) + note
 }
 
 // severity orders statuses from best to worst.
@@ -159,11 +162,11 @@ func (t *target) health() (registry.Status, string) {
 	if worst == nil {
 		return registry.StatusPassing, "no checks"
 	}
-	out := worst.display()
+	var prefix string
 	if len(t.checks) > 1 {
-		out = fmt.Sprintf("%s check %d: %s", worst.spec.Type, worst.n+1, out)
+		prefix = fmt.Sprintf("%s check %d: ", worst.spec.Type, worst.n+1)
 	}
-	return worst.status, clean(out, MaxOutput)
+	return worst.status, worst.display(prefix)
 }
 
 // reapAt is when check c, critical, makes its instance due for reaping.

@@ -240,5 +240,5 @@ func NewInstance(service, id string, reg Registration) (*Instance, error) {
 // sameTargets reports whether a and b would be checked the same way, so that
 // the health of one carries over to the other.
 func sameTargets(a, b *Instance) bool {
-	return a.Address == b.Address && a.Port == b.Port && slices.Equal(a.Checks, b.Checks)
+	return a.Address == b.Address && a.Port == b.Port && EqualChecks(a.Checks, b.Checks)
 }

@@ -89,7 +89,7 @@ func checkInstance(in *registry.Instance) error {
 	if !maps.Equal(canon.Meta, in.Meta) {
 		differ = append(differ, "meta")
 	}
-	if !slices.Equal(canon.Checks, in.Checks) {
+	if !registry.EqualChecks(canon.Checks, in.Checks) {
 		differ = append(differ, "checks")
 	}
 	if len(differ) > 0 {

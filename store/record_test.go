@@ -18,6 +18,12 @@ func FuzzDecodeInstance(f *testing.F) {
 	f.Add([]byte("api/a1"), []byte(`{"service":"api","id":"a1","address":"::ffff:10.0.0.1","port":80,"revision":1}`))
 	f.Add([]byte("api/a1"), []byte(`{"service":"api","id":"a1","address":"fe80::1%eth0","port":80,"revision":1}`))
 	f.Add([]byte("api/a1"), []byte(`{"service":"api","id":"a1","address":"10.0.0.1","port":80,"revision":1,"checks":[{"type":"ttl","ttl":"1ns"}]}`))
+	f.Add([]byte("api/a1"), []byte(`{"service":"api","id":"a1","address":"10.0.0.1","port":80,"revision":1,"checks":[`+
+		`{"type":"http","url":"https://10.0.0.1/h","method":"POST","headers":{"X-Probe":["yes"]},"body":"ping","tls_skip_verify":true,"tls_server_name":"probe.test","interval":"10s","timeout":"2s","rise":1,"fall":3},`+
+		`{"type":"grpc","address":"10.0.0.1:50051","service":"api","tls":true,"interval":"10s","timeout":"2s","rise":1,"fall":3},`+
+		`{"type":"exec","command":["/bin/check","-v"],"interval":"10s","timeout":"2s","rise":1,"fall":3}]}`))
+	f.Add([]byte("api/a1"), []byte(`{"service":"api","id":"a1","address":"10.0.0.1","port":80,"revision":1,"checks":[`+
+		`{"type":"http","url":"http://10.0.0.1/h","method":"post","headers":{"x-probe":["yes"]},"interval":"10s","timeout":"2s","rise":1,"fall":3}]}`))
 	f.Add([]byte("api/a1"), []byte(`null`))
 	f.Add([]byte("a/b/c"), []byte(`{"service":"a","id":"b/c"}`))
 	f.Add([]byte(""), []byte(`{"port":-1,"weight":70000}`))

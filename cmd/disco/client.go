@@ -11,8 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -162,16 +164,26 @@ func registerCommand() *cli.Command {
 	return clientCommand(&cli.Command{
 		Name:      "register",
 		Usage:     "register or replace an instance of a service",
-		UsageText: `disco register <service> <id> <address>:<port> [--tag T]... [--meta k=v]... [--weight N] [--priority N] [--check-http URL | --check-tcp HOST:PORT | --check-ttl DUR] [--interval DUR] [--timeout DUR]`,
+		UsageText: `disco register <service> <id> <address>:<port> [--tag T]... [--meta k=v]... [--weight N] [--priority N] [--check-http URL [--check-http-method M] [--check-header 'K: V']... | --check-tcp HOST:PORT | --check-grpc HOST:PORT[/SERVICE] | --check-exec 'CMD ARGS' | --check-ttl DUR] [--interval DUR] [--timeout DUR]`,
 		Description: `Registers instance <id> of <service> at <address>:<port>, replacing an
 instance with the same id. The address is an IPv4 or IPv6 literal; write IPv6
 in brackets. An instance with a check starts critical and is served by DNS
 once its first check passes; one without checks is served at once.
 
+--check-grpc asks the grpc.health.v1 health service about SERVICE (or the
+server as a whole without one): SERVING is passing. --check-exec runs a
+command on the server (which must run with --enable-exec-checks): exit 0 is
+passing, 1 warning, anything else critical. Its words are split as a shell
+splits them, quotes and backslashes included, but no shell runs: nothing is
+expanded, and $ | ; & < > and the like must be quoted (or use sh -c '...').
+
 Examples:
    disco register web web-1 10.0.0.1:8080
    disco register web web-2 10.0.0.2:8080 --tag v2 --meta version=2.1 --check-http http://10.0.0.2:8080/health
+   disco register web web-3 10.0.0.3:8080 --check-http http://10.0.0.3:8080/health --check-http-method POST --check-header 'X-Probe: yes'
    disco register db db-1 [fd00::5]:5432 --check-tcp [fd00::5]:5432 --interval 5s --timeout 1s
+   disco register api api-1 10.0.0.4:50051 --check-grpc 10.0.0.4:50051/my.api.v1.Orders
+   disco register disk host-1 10.0.0.5:22 --check-exec '/usr/lib/nagios/plugins/check_disk -w 10% -c 5% -p /' --interval 1m --timeout 10s
    disco register batch worker-1 10.0.0.9:9000 --check-ttl 30s   # then: disco heartbeat batch worker-1`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "tag", Usage: "tag the instance with `T` (repeatable)"},
@@ -179,7 +191,11 @@ Examples:
 			&cli.IntFlag{Name: "weight", Usage: "SRV weight `N` (0-65535)", DefaultText: "1"},
 			&cli.IntFlag{Name: "priority", Usage: "SRV priority `N` (0-65535)", DefaultText: "1"},
 			&cli.StringFlag{Name: "check-http", Usage: "check with a GET of `URL`: 2xx passing, 429 warning"},
+			&cli.StringFlag{Name: "check-http-method", Usage: "with --check-http: request `METHOD` instead of GET"},
+			&cli.GenericFlag{Name: "check-header", Value: &multiValue{}, Usage: "with --check-http: send header `'K: V'` (repeatable)"},
 			&cli.StringFlag{Name: "check-tcp", Usage: "check by connecting to `HOST:PORT`"},
+			&cli.StringFlag{Name: "check-grpc", Usage: "check with the grpc.health.v1 Check of `HOST:PORT[/SERVICE]`: SERVING passing"},
+			&cli.StringFlag{Name: "check-exec", Usage: "check by running `'CMD ARGS'` on the server (split into words like a shell, run without one): exit 0 passing, 1 warning"},
 			&cli.DurationFlag{Name: "check-ttl", Usage: "expect a heartbeat at least every `DUR`"},
 			&cli.DurationFlag{Name: "interval", Usage: "run the check every `DUR`", DefaultText: registry.DefaultInterval.String()},
 			&cli.DurationFlag{Name: "timeout", Usage: "give the check `DUR` to answer", DefaultText: registry.DefaultTimeout.String() + ", at most half the interval"},
@@ -271,15 +287,19 @@ func parseMeta(kvs []string) (map[string]string, error) {
 // checkFlags builds the check the register flags describe, if any.
 func checkFlags(c *cli.Context) ([]registry.Check, error) {
 	var kinds []string
-	for _, name := range []string{"check-http", "check-tcp", "check-ttl"} {
+	for _, name := range []string{"check-http", "check-tcp", "check-grpc", "check-exec", "check-ttl"} {
 		if c.IsSet(name) {
 			kinds = append(kinds, "--"+name)
 		}
 	}
+	headers := c.Generic("check-header").(*multiValue).values
+	if (c.IsSet("check-http-method") || len(headers) > 0) && !slices.Contains(kinds, "--check-http") {
+		return nil, errors.New("--check-http-method and --check-header apply to --check-http: add it")
+	}
 	switch len(kinds) {
 	case 0:
 		if c.IsSet("interval") || c.IsSet("timeout") {
-			return nil, errors.New("--interval and --timeout apply to a check: add --check-http, --check-tcp or --check-ttl")
+			return nil, errors.New("--interval and --timeout apply to a check: add --check-http, --check-tcp, --check-grpc, --check-exec or --check-ttl")
 		}
 		return nil, nil
 	case 1:
@@ -296,9 +316,26 @@ func checkFlags(c *cli.Context) ([]registry.Check, error) {
 	}
 	switch kinds[0] {
 	case "--check-http":
-		ch.Type, ch.URL = registry.CheckHTTP, c.String("check-http")
+		ch.Type, ch.URL, ch.Method = registry.CheckHTTP, c.String("check-http"), c.String("check-http-method")
+		if ch.Headers, err = parseHeaders(headers); err != nil {
+			return nil, err
+		}
 	case "--check-tcp":
 		ch.Type, ch.Address = registry.CheckTCP, c.String("check-tcp")
+	case "--check-grpc":
+		ch.Type = registry.CheckGRPC
+		ch.Address, ch.Service, _ = strings.Cut(c.String("check-grpc"), "/")
+		if ch.Address == "" {
+			return nil, fmt.Errorf("--check-grpc %q: want HOST:PORT or HOST:PORT/SERVICE", c.String("check-grpc"))
+		}
+	case "--check-exec":
+		ch.Type = registry.CheckExec
+		if ch.Command, err = splitWords(c.String("check-exec")); err != nil {
+			return nil, fmt.Errorf("--check-exec: %w", err)
+		}
+		if len(ch.Command) == 0 {
+			return nil, errors.New("--check-exec is empty: give the command and its arguments, as in '/usr/lib/nagios/plugins/check_load -w 5 -c 10'")
+		}
 	case "--check-ttl":
 		ch.Type = registry.CheckTTL
 		if ch.TTL, err = durationFlag(c, "check-ttl"); err != nil {
@@ -306,6 +343,23 @@ func checkFlags(c *cli.Context) ([]registry.Check, error) {
 		}
 	}
 	return []registry.Check{ch}, nil
+}
+
+// parseHeaders reads --check-header values ("K: V") into a header map.
+func parseHeaders(kvs []string) (map[string][]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	h := make(map[string][]string)
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, ":")
+		k = textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(k))
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--check-header %q: want 'Name: value', as in 'X-Probe: yes'", kv)
+		}
+		h[k] = append(h[k], strings.TrimSpace(v))
+	}
+	return h, nil
 }
 
 // durationFlag reads a duration flag; unset is 0 (the server's default).
@@ -387,8 +441,8 @@ func instancesCommand() *cli.Command {
 		Usage:     "list a service's instances with their status and last check output",
 		UsageText: "disco instances <service> [--json]",
 		Description: `Lists the instances of <service>: address, status (maintenance wins over
-what the checks say), tags, when the status began (UTC) and the last check's
-output.
+what the checks say), tags, when the status began (UTC), its checks (each
+kind with its target) and the last check's output.
 
 Examples:
    disco instances web
@@ -405,17 +459,48 @@ Examples:
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, svc)
 			}
-			tw := newTable(c.App.Writer, "ID", "ADDRESS", "PORT", "STATUS", "TAGS", "SINCE", "OUTPUT")
+			tw := newTable(c.App.Writer, "ID", "ADDRESS", "PORT", "STATUS", "TAGS", "SINCE", "CHECKS", "OUTPUT")
 			for _, in := range svc.Instances {
 				tags := strings.Join(in.Tags, ",")
 				if tags == "" {
 					tags = "-"
 				}
-				tw.row(in.ID, in.Address, in.Port, in.Status, tags, in.Since.UTC().Format(time.RFC3339), outputOf(in))
+				tw.row(in.ID, in.Address, in.Port, in.Status, tags, in.Since.UTC().Format(time.RFC3339), checksOf(in.Checks), outputOf(in))
 			}
 			return tw.Flush()
 		},
 	})
+}
+
+// checksOf is what the CHECKS column shows: each check's kind and target.
+func checksOf(checks []registry.Check) string {
+	parts := make([]string, 0, len(checks))
+	for _, ch := range checks {
+		var target string
+		switch ch.Type {
+		case registry.CheckHTTP:
+			target = ch.URL
+			if ch.Method != "" && ch.Method != "GET" {
+				target = ch.Method + " " + target
+			}
+		case registry.CheckTCP:
+			target = ch.Address
+		case registry.CheckGRPC:
+			target = ch.Address
+			if ch.Service != "" {
+				target += "/" + ch.Service
+			}
+			if ch.TLS {
+				target += " (tls)"
+			}
+		case registry.CheckExec:
+			target = strings.Join(ch.Command, " ")
+		case registry.CheckTTL:
+			target = ch.TTL.String()
+		}
+		parts = append(parts, string(ch.Type)+" "+target)
+	}
+	return cell(strings.Join(parts, ", "), 60)
 }
 
 // outputOf is what the OUTPUT column shows: the last check output, or the

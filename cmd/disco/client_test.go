@@ -33,7 +33,7 @@ type server struct {
 func newServer(t *testing.T, token string) *server {
 	t.Helper()
 	s := &server{reg: registry.New(registry.Config{Now: func() time.Time { return t0 }})}
-	h := admin.New(admin.Config{Registry: s.reg, Token: token, Heartbeat: func(k registry.Key) error {
+	h := admin.New(admin.Config{Registry: s.reg, Token: token, ExecChecks: true, Heartbeat: func(k registry.Key) error {
 		in, ok := s.reg.Snapshot().Instance(k.Service, k.ID)
 		if !ok {
 			return registry.ErrNotFound
@@ -104,6 +104,41 @@ func TestRegisterCommand(t *testing.T) {
 					Interval: registry.Duration(registry.DefaultInterval), Timeout: registry.Duration(registry.DefaultTimeout), Rise: 1, Fall: 3}}},
 		},
 		{
+			name: "http check with method and headers",
+			args: []string{"register", "web", "web-3", "10.0.0.3:80", "--check-http", "http://10.0.0.3/health", "--check-http-method", "post",
+				"--check-header", "X-Probe: yes", "--check-header", "x-probe:  again ", "--check-header", "Authorization: Bearer a:b"},
+			out: "registered web/web-3 at 10.0.0.3:80: critical (waiting for the first check)\n",
+			want: registry.Instance{Tags: []string{}, Meta: map[string]string{}, Weight: 1, Priority: 1,
+				Checks: []registry.Check{{Type: registry.CheckHTTP, URL: "http://10.0.0.3/health", Method: "POST",
+					Headers:  map[string][]string{"X-Probe": {"yes", "again"}, "Authorization": {"Bearer a:b"}},
+					Interval: registry.Duration(registry.DefaultInterval), Timeout: registry.Duration(registry.DefaultTimeout), Rise: 1, Fall: 3}}},
+		},
+		{
+			name: "grpc check with a service",
+			args: []string{"register", "api", "api-1", "10.0.0.4:50051", "--check-grpc", "10.0.0.4:50051/my.api.v1.Orders"},
+			out:  "registered api/api-1 at 10.0.0.4:50051: critical (waiting for the first check)\n",
+			want: registry.Instance{Tags: []string{}, Meta: map[string]string{}, Weight: 1, Priority: 1,
+				Checks: []registry.Check{{Type: registry.CheckGRPC, Address: "10.0.0.4:50051", Service: "my.api.v1.Orders",
+					Interval: registry.Duration(registry.DefaultInterval), Timeout: registry.Duration(registry.DefaultTimeout), Rise: 1, Fall: 3}}},
+		},
+		{
+			name: "grpc check of the whole server",
+			args: []string{"register", "api", "api-2", "[fd00::4]:50051", "--check-grpc", "[fd00::4]:50051"},
+			out:  "registered api/api-2 at [fd00::4]:50051: critical (waiting for the first check)\n",
+			want: registry.Instance{Tags: []string{}, Meta: map[string]string{}, Weight: 1, Priority: 1,
+				Checks: []registry.Check{{Type: registry.CheckGRPC, Address: "[fd00::4]:50051",
+					Interval: registry.Duration(registry.DefaultInterval), Timeout: registry.Duration(registry.DefaultTimeout), Rise: 1, Fall: 3}}},
+		},
+		{
+			name: "exec check split like a shell",
+			args: []string{"register", "disk", "host-1", "10.0.0.5:22", "--check-exec", `/usr/lib/nagios/plugins/check_disk -w '10%' -c "5%" -p /var/lib/my\ data`,
+				"--interval", "1m", "--timeout", "10s"},
+			out: "registered disk/host-1 at 10.0.0.5:22: critical (waiting for the first check)\n",
+			want: registry.Instance{Tags: []string{}, Meta: map[string]string{}, Weight: 1, Priority: 1,
+				Checks: []registry.Check{{Type: registry.CheckExec, Command: []string{"/usr/lib/nagios/plugins/check_disk", "-w", "10%", "-c", "5%", "-p", "/var/lib/my data"},
+					Interval: registry.Duration(time.Minute), Timeout: registry.Duration(10 * time.Second), Rise: 1, Fall: 3}}},
+		},
+		{
 			name: "no checks",
 			args: []string{"register", "web", "web-1", "10.0.0.1:80"},
 			out:  "registered web/web-1 at 10.0.0.1:80: passing (no checks)\n",
@@ -154,10 +189,10 @@ db       1          1        0        0         0
 web      3          1        0        1         1
 `},
 		{"instances", []string{"instances", "web"}, `
-ID     ADDRESS   PORT  STATUS       TAGS       SINCE                 OUTPUT
-web-1  10.0.0.1  80    passing      -          2025-03-01T12:00:00Z  no checks
-web-2  10.0.0.2  80    critical     canary,v2  2025-03-01T12:00:00Z  waiting for the first check
-web-3  fd00::3   8080  maintenance  -          2025-03-01T12:00:00Z  drained: kernel upgrade (checks: passing)
+ID     ADDRESS   PORT  STATUS       TAGS       SINCE                 CHECKS           OUTPUT
+web-1  10.0.0.1  80    passing      -          2025-03-01T12:00:00Z  -                no checks
+web-2  10.0.0.2  80    critical     canary,v2  2025-03-01T12:00:00Z  tcp 10.0.0.2:80  waiting for the first check
+web-3  fd00::3   8080  maintenance  -          2025-03-01T12:00:00Z  -                drained: kernel upgrade (checks: passing)
 `},
 		{"settings", []string{"settings", "web", "--dns-ttl", "30"}, `
 SERVICE  DNS_TTL  MIN_HEALTHY
@@ -180,7 +215,7 @@ SERVICE  DNS_TTL  MIN_HEALTHY
 mail     60s      default
 `},
 		{"empty service", []string{"instances", "mail"}, `
-ID  ADDRESS  PORT  STATUS  TAGS  SINCE  OUTPUT
+ID  ADDRESS  PORT  STATUS  TAGS  SINCE  CHECKS  OUTPUT
 `},
 	}
 	for _, tc := range cases {
@@ -190,6 +225,36 @@ ID  ADDRESS  PORT  STATUS  TAGS  SINCE  OUTPUT
 				t.Errorf("output\n%s\nwant\n%s", got, want)
 			}
 		})
+	}
+}
+
+// TestInstancesCheckKinds checks that the instances table names the kind
+// and target of each check.
+func TestInstancesCheckKinds(t *testing.T) {
+	s := newServer(t, "")
+	s.mustRun(t, "register", "api", "a-1", "10.0.0.4:80", "--check-grpc", "10.0.0.4:50051/api")
+	s.mustRun(t, "register", "api", "a-2", "10.0.0.5:80", "--check-exec", "check_load -w 5", "--interval", "1m")
+	s.mustRun(t, "register", "api", "a-3", "10.0.0.6:80", "--check-http", "http://10.0.0.6/health", "--check-http-method", "HEAD")
+	s.mustRun(t, "register", "api", "a-4", "10.0.0.7:80", "--check-ttl", "30s")
+	in, err := registry.NewInstance("api", "a-5", registry.Registration{Address: "10.0.0.8", Port: 80, Checks: []registry.Check{
+		{Type: registry.CheckGRPC, Address: "10.0.0.8:50051", TLS: true},
+		{Type: registry.CheckHTTP, URL: "https://10.0.0.8/health"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.reg.Register(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	want := `ID   ADDRESS   PORT  STATUS    TAGS  SINCE                 CHECKS                                                   OUTPUT
+a-1  10.0.0.4  80    critical  -     2025-03-01T12:00:00Z  grpc 10.0.0.4:50051/api                                  waiting for the first check
+a-2  10.0.0.5  80    critical  -     2025-03-01T12:00:00Z  exec check_load -w 5                                     waiting for the first check
+a-3  10.0.0.6  80    critical  -     2025-03-01T12:00:00Z  http HEAD http://10.0.0.6/health                         waiting for the first check
+a-4  10.0.0.7  80    critical  -     2025-03-01T12:00:00Z  ttl 30s                                                  waiting for the first check
+a-5  10.0.0.8  80    critical  -     2025-03-01T12:00:00Z  grpc 10.0.0.8:50051 (tls), http https://10.0.0.8/health  waiting for the first check
+`
+	if got := s.mustRun(t, "instances", "api"); got != want {
+		t.Errorf("output\n%s\nwant\n%s", got, want)
 	}
 }
 
@@ -333,6 +398,26 @@ func TestClientErrors(t *testing.T) {
 		{"port name", []string{"register", "web", "web-9", "10.0.0.9:http"}, `port "http" in "10.0.0.9:http" must be a number 1-65535`, false},
 		{"two checks", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-http", "http://10.0.0.9/", "--check-ttl", "10s"},
 			"--check-http and --check-ttl are mutually exclusive: give one check", false},
+		{"grpc and exec", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-grpc", "10.0.0.9:5", "--check-exec", "/bin/true"},
+			"--check-grpc and --check-exec are mutually exclusive: give one check", false},
+		{"header without colon", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-http", "http://10.0.0.9/", "--check-header", "X-Probe yes"},
+			`--check-header "X-Probe yes": want 'Name: value', as in 'X-Probe: yes'`, false},
+		{"header without http check", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-tcp", "10.0.0.9:80", "--check-header", "X-Probe: yes"},
+			"--check-http-method and --check-header apply to --check-http: add it", false},
+		{"method without http check", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-http-method", "POST"},
+			"--check-http-method and --check-header apply to --check-http: add it", false},
+		{"exec with a pipe", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-exec", "check | grep ok"},
+			"--check-exec: | is for a shell, and the command runs without one", false},
+		{"exec with an open quote", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-exec", "check 'x"},
+			"--check-exec: a ' quote is not closed", false},
+		{"empty exec", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-exec", " "},
+			"--check-exec is empty: give the command and its arguments", false},
+		{"grpc without address", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-grpc", "/api"},
+			`--check-grpc "/api": want HOST:PORT or HOST:PORT/SERVICE`, false},
+		{"grpc without port", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-grpc", "10.0.0.9/api"},
+			`server said 400 Bad Request: check 1: grpc check: address "10.0.0.9" has no port: give host:port, as in 10.0.0.5:50051`, true},
+		{"bad method", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-http", "http://10.0.0.9/", "--check-http-method", "GE T"},
+			`server said 400 Bad Request: check 1: http check: method "GE T" is not an HTTP method`, true},
 		{"interval without check", []string{"register", "web", "web-9", "10.0.0.9:80", "--interval", "5s"},
 			"--interval and --timeout apply to a check", false},
 		{"bad duration", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-ttl", "soon"},

@@ -19,6 +19,7 @@ import (
 
 	"disco/cluster"
 	"disco/dnsserver"
+	"disco/health"
 	"disco/store/etcdstore"
 )
 
@@ -61,6 +62,10 @@ type serveConfig struct {
 	// MemberTTL is how long a server that stopped renewing its membership
 	// keeps its share of the health checks.
 	MemberTTL time.Duration
+	// ExecChecks allows exec checks: registering them and running them.
+	ExecChecks bool
+	// MaxExecChecks caps the exec check commands running at once.
+	MaxExecChecks int
 }
 
 // DefaultCommitDelay is the default of --commit-delay: on a disk whose
@@ -112,6 +117,8 @@ func serveFlags() []cli.Flag {
 		str("etcd-password", "", "password of --etcd-username"),
 		&cli.DurationFlag{Name: "etcd-timeout", Value: etcdstore.DefaultTimeout, Usage: "longest wait for etcd per write; a write that takes longer fails with 503", EnvVars: env("etcd-timeout")},
 		&cli.DurationFlag{Name: "member-ttl", Value: cluster.DefaultTTL, Usage: "with --store etcd: how soon the other servers take over the health checks of a server that died", EnvVars: env("member-ttl")},
+		&cli.BoolFlag{Name: "enable-exec-checks", Usage: "allow exec checks, which run commands as this server's user: whoever holds the admin token can then run any command", EnvVars: env("enable-exec-checks")},
+		&cli.IntFlag{Name: "max-exec-checks", Value: health.DefaultMaxExecs, Usage: "most exec check commands running at once", EnvVars: env("max-exec-checks")},
 	}
 }
 
@@ -173,9 +180,11 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 			CAFile:    c.String("etcd-ca"), CertFile: c.String("etcd-cert"), KeyFile: c.String("etcd-key"),
 			Username: c.String("etcd-username"), Password: c.String("etcd-password"),
 		},
-		EtcdPrefix:  c.String("etcd-prefix"),
-		EtcdTimeout: c.Duration("etcd-timeout"),
-		MemberTTL:   c.Duration("member-ttl"),
+		EtcdPrefix:    c.String("etcd-prefix"),
+		EtcdTimeout:   c.Duration("etcd-timeout"),
+		MemberTTL:     c.Duration("member-ttl"),
+		ExecChecks:    c.Bool("enable-exec-checks"),
+		MaxExecChecks: c.Int("max-exec-checks"),
 	}
 	var errs []error
 	var err error
@@ -259,6 +268,9 @@ func (c *serveConfig) validate() error {
 	}
 	if err := c.RRL.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("response rate limiting (--rrl-*): %w", err))
+	}
+	if c.MaxExecChecks < 1 {
+		errs = append(errs, fmt.Errorf("--max-exec-checks %d: want at least 1", c.MaxExecChecks))
 	}
 	if (c.AdminTLSCert == "") != (c.AdminTLSKey == "") {
 		errs = append(errs, errors.New("--admin-tls-cert and --admin-tls-key go together: give both or neither"))

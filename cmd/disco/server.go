@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -95,7 +96,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 	}
 
 	monCfg := health.Config{Source: reg, Reporter: reg, Observer: reg, Logger: log,
-		OnCheck: metrics.onCheck, OnLag: metrics.onLag}
+		OnCheck: metrics.onCheck, OnLag: metrics.onLag, Checkers: execCheckers(cfg)}
 	type part struct {
 		name string
 		run  func(context.Context) error
@@ -141,6 +142,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		Ready:       ready.Load,
 		Policy:      policy,
 		Explainer:   dnsExplainer{handler},
+		ExecChecks:  cfg.ExecChecks,
 		TLS:         adminTLS,
 		Metrics:     promhttp.HandlerFor(metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}),
 	})
@@ -235,4 +237,23 @@ func reloadOnHangup(ctx context.Context, reload func(context.Context) (zones.Rep
 			}
 		}
 	}
+}
+
+// execCheckers returns the checker of exec checks the flags ask for: one
+// that runs them, with the server's environment less its own DISCO_
+// variables (the admin token among them), or one that reports them
+// disabled.
+func execCheckers(cfg serveConfig) map[registry.CheckType]health.Checker {
+	if !cfg.ExecChecks {
+		return map[registry.CheckType]health.Checker{registry.CheckExec: health.Disabled(
+			"exec checks are not enabled on this server (disco serve --enable-exec-checks)")}
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DISCO_") {
+			env = append(env, kv)
+		}
+	}
+	return map[registry.CheckType]health.Checker{registry.CheckExec: health.NewExecChecker(health.ExecConfig{
+		MaxProcs: cfg.MaxExecChecks, Env: env})}
 }
