@@ -159,7 +159,8 @@ function visible() {
 }
 
 // refresh reads the visible services whose index moved (all of them when
-// all is set), then the histories of their recently changed instances.
+// all is set), then, in the background, the histories of their recently
+// changed instances.
 async function refresh(gen, all) {
   const stale = visible().filter((s) => all || !state.views.has(s.name) || state.views.get(s.name).index !== s.index);
   await pool(stale, 4, async (s) => {
@@ -169,6 +170,13 @@ async function refresh(gen, all) {
   });
   if (gen !== state.gen) return;
   render();
+  // The transitions follow without holding up the next blocking query.
+  details(gen, stale).catch(failed);
+}
+
+// details reads the histories of the recently changed instances of the
+// services just read.
+async function details(gen, stale) {
   const wanted = [];
   for (const s of stale) {
     const v = state.views.get(s.name);
