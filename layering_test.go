@@ -40,11 +40,12 @@ var layers = map[string][]string{
 		"disco/registry", "disco/store", "disco/store/etcdstore", "disco/tsig", "disco/zones",
 	},
 	// Test-only packages and benchmark tools stand outside the server.
-	"disco/e2e":           nil,
-	"disco/e2e/cluster":   nil,
-	"disco/bench/nullapi": nil,
-	"disco/bench/regload": nil,
-	"disco/bench/xfrload": nil,
+	"disco/e2e":            nil,
+	"disco/e2e/cluster":    nil,
+	"disco/bench/nullapi":  nil,
+	"disco/bench/regload":  nil,
+	"disco/bench/watchers": nil,
+	"disco/bench/xfrload":  nil,
 }
 
 // pkg is what go list tells of one package.

@@ -110,10 +110,11 @@ func TestServiceReads(t *testing.T) {
 		var got admin.ServiceList
 		decode(t, w, &got)
 		ttl := 30
-		want := admin.ServiceList{Version: e.reg.Snapshot().Version(), Services: []admin.ServiceSummary{
-			{Name: "db", Instances: 1, Counts: registry.Counts{Critical: 1}},
-			{Name: "empty", Instances: 0},
-			{Name: "web", Instances: 3, Counts: registry.Counts{Passing: 1, Critical: 1, Maintenance: 1}, Settings: registry.Settings{DNSTTL: &ttl}},
+		snap := e.reg.Snapshot()
+		want := admin.ServiceList{Version: snap.Version(), Services: []admin.ServiceSummary{
+			{Name: "db", Index: snap.ServiceIndex("db"), Instances: 1, Counts: registry.Counts{Critical: 1}},
+			{Name: "empty", Index: snap.ServiceIndex("empty"), Instances: 0},
+			{Name: "web", Index: snap.ServiceIndex("web"), Instances: 3, Counts: registry.Counts{Passing: 1, Critical: 1, Maintenance: 1}, Settings: registry.Settings{DNSTTL: &ttl}},
 		}}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("list\n got %+v\nwant %+v", got, want)
@@ -319,7 +320,7 @@ func TestInstanceJSONShape(t *testing.T) {
 	for k := range raw.Instances[0] {
 		keys = append(keys, k)
 	}
-	want := []string{"address", "checks", "health", "id", "maintenance", "meta", "output", "port", "priority", "registered", "service", "since", "status", "tags", "weight"}
+	want := []string{"address", "checks", "failures", "health", "id", "maintenance", "meta", "output", "port", "priority", "registered", "service", "since", "status", "tags", "weight"}
 	if !sameSet(keys, want) {
 		t.Errorf("instance keys = %q, want %q", keys, want)
 	}

@@ -142,17 +142,23 @@ func instancePath(service, id string) string {
 // do sends one request with body (when not nil) as JSON and decodes a 2xx
 // answer into out (when not nil). Other answers become *APIError.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	_, err := c.send(ctx, method, path, body, out)
+	return err
+}
+
+// send is do that also returns the answer's header.
+func (c *Client) send(ctx context.Context, method, path string, body, out any) (http.Header, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return nil, fmt.Errorf("encode request: %w", err)
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return fmt.Errorf("admin API address %q: %w", c.base, err)
+		return nil, fmt.Errorf("admin API address %q: %w", c.base, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -164,29 +170,29 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.base, err)
+		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, c.base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if err != nil {
-		return fmt.Errorf("read answer from %s: %w", c.base, err)
+		return resp.Header, fmt.Errorf("read answer from %s: %w", c.base, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return apiError(resp, data)
+		return resp.Header, apiError(resp, data)
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
-		return nil
+		return resp.Header, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("decode answer from %s: %w", c.base, err)
+		return resp.Header, fmt.Errorf("decode answer from %s: %w", c.base, err)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // apiError builds the error for a non-2xx answer, using the server's

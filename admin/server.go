@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path"
 	"strings"
 	"time"
 
@@ -66,10 +67,11 @@ type Config struct {
 	Metrics http.Handler
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// MinHealthyPercent and ServeWarning are the DNS policy, to report
-	// which services DNS serves whole (fail open).
-	MinHealthyPercent int
-	ServeWarning      bool
+	// Policy is the DNS serving policy, to report which services DNS
+	// serves whole (fail open) and why each instance is served or not.
+	Policy registry.Policy
+	// Explainer answers GET /v1/explain; when nil, that route answers 404.
+	Explainer Explainer
 	// ExecChecks allows registrations with exec checks; without it they
 	// are refused (400): whoever holds the token could otherwise run
 	// commands as the server's user.
@@ -100,6 +102,10 @@ type Server struct {
 	tokenHash [sha256.Size]byte
 	mux       *http.ServeMux
 	handler   http.Handler
+	// quit ends when the server shuts down, so that blocking queries
+	// answer at once instead of holding the shutdown up.
+	quit        context.Context
+	stopWaiting context.CancelFunc
 }
 
 // New returns the admin API for cfg. It starts nothing.
@@ -113,6 +119,7 @@ func New(cfg Config) *Server {
 		s.maxBody = DefaultMaxBodyBytes
 	}
 	s.tokenHash = sha256.Sum256([]byte(cfg.Token))
+	s.quit, s.stopWaiting = context.WithCancel(context.Background())
 	s.mux = s.routes()
 	s.handler = http.HandlerFunc(s.serveHTTP)
 	return s
@@ -134,6 +141,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(s.stopWaiting)
 	errc := make(chan error, 1)
 	if s.cfg.TLS != nil {
 		srv.TLSConfig = s.cfg.TLS.Clone()
@@ -198,11 +206,13 @@ func (s *Server) routes() *http.ServeMux {
 		{"GET", "/v1/services", s.listServices},
 		{"GET", "/v1/services/{service}", s.getService},
 		{"PUT", "/v1/services/{service}", s.putSettings},
+		{"GET", "/v1/services/{service}/instances/{id}", s.getInstance},
 		{"PUT", "/v1/services/{service}/instances/{id}", s.putInstance},
 		{"DELETE", "/v1/services/{service}/instances/{id}", s.deleteInstance},
 		{"PUT", "/v1/services/{service}/instances/{id}/heartbeat", s.heartbeat},
 		{"PUT", "/v1/services/{service}/instances/{id}/maintenance", s.maintenance},
 		{"POST", "/v1/zones/reload", s.reloadZones},
+		{"GET", "/v1/explain", s.explain},
 	}
 	allow := map[string][]string{}
 	var paths []string
@@ -223,6 +233,7 @@ func (s *Server) routes() *http.ServeMux {
 			return errorf(http.StatusMethodNotAllowed, "method %s is not allowed on %s; use %s", r.Method, r.URL.Path, methods)
 		}))
 	}
+	s.uiRoutes(mux)
 	mux.Handle("/", s.api(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "no such endpoint: %s %s (the API lives under /v1/services)", r.Method, r.URL.Path)
 	}))
@@ -255,9 +266,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// public reports whether path is served without a token.
-func public(path string) bool {
-	return path == "/healthz" || path == "/readyz" || path == "/metrics"
+// public reports whether path is served without a token. The status
+// page's assets hold no data: the page asks the API with a token.
+func public(p string) bool {
+	if p == "/healthz" || p == "/readyz" || p == "/metrics" {
+		return true
+	}
+	clean := path.Clean(p) // "/ui/../v1" is not the page
+	return clean == "/ui" || strings.HasPrefix(clean, "/ui/")
 }
 
 // authorize checks the request's bearer token in constant time.
@@ -325,7 +341,13 @@ func pathKey(r *http.Request) (registry.Key, error) {
 // wrapping registry.ErrNotFound. Writes check first so that the common
 // mistake gets a plain message; the registry checks again under its lock.
 func (s *Server) lookup(k registry.Key) (*registry.Instance, error) {
-	in, ok := s.reg.Snapshot().Instance(k.Service, k.ID)
+	return s.lookupIn(s.reg.Snapshot(), k)
+}
+
+// lookupIn returns the instance k of snap, or an error wrapping
+// registry.ErrNotFound.
+func (s *Server) lookupIn(snap *registry.Snapshot, k registry.Key) (*registry.Instance, error) {
+	in, ok := snap.Instance(k.Service, k.ID)
 	if !ok {
 		return nil, fmt.Errorf("%w: instance %q of service %q is not registered", registry.ErrNotFound, k.ID, k.Service)
 	}
@@ -350,24 +372,6 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "metrics are not enabled on this server")
 	}
 	s.cfg.Metrics.ServeHTTP(w, r)
-	return nil
-}
-
-func (s *Server) listServices(w http.ResponseWriter, _ *http.Request) error {
-	writeJSON(w, http.StatusOK, s.serviceList(s.reg.Snapshot()))
-	return nil
-}
-
-func (s *Server) getService(w http.ResponseWriter, r *http.Request) error {
-	name, err := pathName(r, "service", "service name")
-	if err != nil {
-		return err
-	}
-	svc, ok := s.reg.Snapshot().Service(name)
-	if !ok {
-		return fmt.Errorf("%w: service %q is not registered", registry.ErrNotFound, name)
-	}
-	writeJSON(w, http.StatusOK, s.serviceView(svc))
 	return nil
 }
 
@@ -411,7 +415,7 @@ func (s *Server) putInstance(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Debug("instance registered", "service", in.Service, "instance", in.ID)
-	writeJSON(w, http.StatusOK, instanceView(stored))
+	writeJSON(w, http.StatusOK, s.instanceView(stored))
 	return nil
 }
 
@@ -452,7 +456,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Debug("heartbeat", "service", k.Service, "instance", k.ID)
-	writeJSON(w, http.StatusOK, instanceView(in))
+	writeJSON(w, http.StatusOK, s.instanceView(in))
 	return nil
 }
 
@@ -479,7 +483,7 @@ func (s *Server) maintenance(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Debug("maintenance set", "service", k.Service, "instance", k.ID, "enabled", *req.Enabled)
-	writeJSON(w, http.StatusOK, instanceView(in))
+	writeJSON(w, http.StatusOK, s.instanceView(in))
 	return nil
 }
 

@@ -289,7 +289,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 
 		// Methods.
 		{name: "POST on instance", req: request{method: "POST", path: web1, body: valid},
-			status: 405, want: []string{"method POST is not allowed on /v1/services/web/instances/web-1; use PUT, DELETE"}, header: "Allow: PUT, DELETE"},
+			status: 405, want: []string{"method POST is not allowed on /v1/services/web/instances/web-1; use GET, HEAD, PUT, DELETE"}, header: "Allow: GET, HEAD, PUT, DELETE"},
 		{name: "DELETE on service list", req: request{method: "DELETE", path: "/v1/services"},
 			status: 405, want: []string{"use GET, HEAD"}, header: "Allow: GET, HEAD"},
 		{name: "GET on heartbeat", req: request{method: "GET", path: "/v1/services/db/instances/db-1/heartbeat"},

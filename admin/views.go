@@ -26,6 +26,12 @@ type InstanceView struct {
 	Output string `json:"output"`
 	// Since is when the instance entered its current status.
 	Since time.Time `json:"since"`
+	// LastCheck is when the checks last ran; absent before the first run
+	// and for instances without checks.
+	LastCheck *time.Time `json:"last_check,omitempty"`
+	// Failures counts the consecutive failed results of the check that
+	// failed most in a row (0 after a pass).
+	Failures int `json:"failures"`
 	// Maintenance is set while an operator drains the instance.
 	Maintenance *registry.Maintenance `json:"maintenance,omitempty"`
 	// Registered is when the instance was first registered.
@@ -35,6 +41,9 @@ type InstanceView struct {
 // ServiceSummary is one line of the service list.
 type ServiceSummary struct {
 	Name string `json:"name"`
+	// Index is the version at which the service last changed: the index
+	// of GET /v1/services/{service}.
+	Index uint64 `json:"index"`
 	// Instances is the number of instances, whatever their status.
 	Instances int               `json:"instances"`
 	Counts    registry.Counts   `json:"counts"`
@@ -54,7 +63,10 @@ type ServiceList struct {
 // ServiceView is one service with its settings and instances, the answer
 // to GET and PUT /v1/services/{service}.
 type ServiceView struct {
-	Name     string            `json:"name"`
+	Name string `json:"name"`
+	// Index is the version at which the service last changed (the
+	// X-Disco-Index of the answer).
+	Index    uint64            `json:"index"`
 	Settings registry.Settings `json:"settings"`
 	Counts   registry.Counts   `json:"counts"`
 	// FailOpen is set while fewer than min_healthy_percent of the
@@ -77,8 +89,8 @@ type ErrorBody struct {
 	Error string `json:"error"`
 }
 
-// instanceView returns the JSON view of in.
-func instanceView(in *registry.Instance) InstanceView {
+// instanceView returns the JSON view of in with its last check run.
+func (s *Server) instanceView(in *registry.Instance) InstanceView {
 	v := InstanceView{
 		Service:    in.Service,
 		ID:         in.ID,
@@ -108,6 +120,13 @@ func instanceView(in *registry.Instance) InstanceView {
 		v.Maintenance = &registry.Maintenance{Reason: m.Reason, Since: m.Since.UTC()}
 		v.Since = v.Maintenance.Since
 	}
+	if run, ok := s.reg.LastCheck(in.Key()); ok {
+		at := run.Time.UTC()
+		v.LastCheck, v.Failures = &at, run.Failures
+		if run.Output != "" {
+			v.Output = run.Output
+		}
+	}
 	return v
 }
 
@@ -116,13 +135,14 @@ func (s *Server) serviceView(svc *registry.Service) ServiceView {
 	all := svc.Instances()
 	v := ServiceView{
 		Name:      svc.Name(),
+		Index:     svc.Index(),
 		Settings:  svc.Settings(),
 		Counts:    svc.Counts(),
-		FailOpen:  svc.FailOpen(s.cfg.MinHealthyPercent, s.cfg.ServeWarning),
+		FailOpen:  s.cfg.Policy.FailOpen(svc),
 		Instances: make([]InstanceView, 0, len(all)),
 	}
 	for _, in := range all {
-		v.Instances = append(v.Instances, instanceView(in))
+		v.Instances = append(v.Instances, s.instanceView(in))
 	}
 	return v
 }
@@ -135,10 +155,11 @@ func (s *Server) serviceList(snap *registry.Snapshot) ServiceList {
 		c := svc.Counts()
 		l.Services = append(l.Services, ServiceSummary{
 			Name:      svc.Name(),
+			Index:     svc.Index(),
 			Instances: c.Total(),
 			Counts:    c,
 			Settings:  svc.Settings(),
-			FailOpen:  svc.FailOpen(s.cfg.MinHealthyPercent, s.cfg.ServeWarning),
+			FailOpen:  s.cfg.Policy.FailOpen(svc),
 		})
 	}
 	return l

@@ -1,7 +1,6 @@
 package dnsserver
 
 import (
-	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -31,7 +30,25 @@ type response struct {
 	// (RFC 8914) that explains an empty or fail-open answer.
 	ede string
 	dep dependency
+
+	// What an explanation reports (see explain.go). Setting them costs no
+	// allocation.
+	zone    string             // origin of the zone that answered ("" when none)
+	ttlFrom ttlSource          // where the answer's TTL came from
+	name    name               // the discovery name, when the registry answered
+	sel     registry.Selection // the policy's selection, for service names
+	inst    *registry.Instance // the instance, for instance names
 }
+
+// ttlSource tells where an answer's TTLs come from.
+type ttlSource uint8
+
+const (
+	ttlNone     ttlSource = iota
+	ttlServer             // --dns-ttl
+	ttlService            // the service's dns_ttl
+	ttlZoneFile           // a static zone's records
+)
 
 // answer answers q from one registry snapshot and one set of zones (nil:
 // none). It is pure: the same inputs give the same records (before the
@@ -53,6 +70,7 @@ func (c *Config) answer(q query, snap *registry.Snapshot, zs *zones.Set) respons
 		}
 	}
 	r := c.discovery(q, n, snap)
+	r.zone = c.Domain
 	if len(r.answer) == 0 {
 		// NXDOMAIN or NODATA: the SOA tells resolvers how long to cache it.
 		r.ns = append(r.ns, c.negativeSOA(d))
@@ -81,13 +99,16 @@ func (c *Config) fromZones(q query, snap *registry.Snapshot, zs *zones.Set) resp
 	if !ok {
 		return response{rcode: dns.RcodeRefused}
 	}
-	r := response{rcode: res.Rcode, aa: res.Authoritative, answer: res.Answer, ns: res.Ns, extra: res.Extra}
+	r := response{rcode: res.Rcode, aa: res.Authoritative, answer: res.Answer, ns: res.Ns, extra: res.Extra, ttlFrom: ttlZoneFile}
+	if res.Zone != nil {
+		r.zone = res.Zone.Origin()
+	}
 	if q.qtype == dns.TypeANY && res.Rcode == dns.RcodeSuccess && res.Authoritative && len(res.Answer) == 0 {
 		ttl := uint32(dns.DefaultMsgSize)
 		if soa := res.Zone.SOA(); soa != nil {
 			ttl = min(soa.Hdr.Ttl, soa.Minttl)
 		}
-		return response{aa: true, answer: []dns.RR{hinfoRFC8482(q.name, ttl)}}
+		return response{aa: true, answer: []dns.RR{hinfoRFC8482(q.name, ttl)}, zone: r.zone, ttlFrom: ttlZoneFile}
 	}
 	if len(res.Answer) == 0 {
 		return r
@@ -111,6 +132,7 @@ func (c *Config) fromZones(q query, snap *registry.Snapshot, zs *zones.Set) resp
 	r.extra = append(slices.Clip(r.extra), t.extra...)
 	r.dep = t.dep
 	r.ede = t.ede
+	r.name, r.sel, r.inst = t.name, t.sel, t.inst
 	if len(t.answer) == 0 {
 		r.ns = []dns.RR{c.negativeSOA(c.domainZone(zs))}
 	}
@@ -120,7 +142,7 @@ func (c *Config) fromZones(q query, snap *registry.Snapshot, zs *zones.Set) resp
 // discovery answers a name in the registry's part of the discovery domain,
 // without the authority SOA of negative answers.
 func (c *Config) discovery(q query, n name, snap *registry.Snapshot) response {
-	r := response{aa: true}
+	r := response{aa: true, name: n, ttlFrom: ttlServer}
 	switch n.kind {
 	case kindApex:
 		c.apex(q, &r)
@@ -193,9 +215,11 @@ func (c *Config) negativeSOA(d *zones.Zone) dns.RR {
 	return c.soa(c.Domain, min(c.TTL, c.NegativeTTL))
 }
 
-// ttlOf returns the TTL of a service's records.
-func (c *Config) ttlOf(svc *registry.Service) uint32 {
+// ttlOf returns the TTL of a service's records and records where it came
+// from.
+func (c *Config) ttlOf(svc *registry.Service, r *response) uint32 {
 	if t := svc.Settings().DNSTTL; t != nil {
+		r.ttlFrom = ttlService
 		return uint32(*t)
 	}
 	return c.TTL
@@ -208,16 +232,17 @@ func (c *Config) service(q query, n name, snap *registry.Snapshot, r *response) 
 		r.rcode = dns.RcodeNameError
 		return
 	}
-	sel := c.serving(svc, n.tag)
-	if !sel.exists {
+	sel := c.Policy.Select(svc, n.tag)
+	r.sel = sel
+	if !sel.Exists {
 		r.rcode = dns.RcodeNameError
 		return
 	}
-	ttl := c.ttlOf(svc)
+	ttl := c.ttlOf(svc, r)
 	switch q.qtype {
 	case dns.TypeA, dns.TypeAAAA:
 		var seen []netip.Addr
-		for _, in := range sel.instances {
+		for _, in := range sel.Instances {
 			if addrType(in.Address) != q.qtype || slices.Contains(seen, in.Address) {
 				continue
 			}
@@ -225,15 +250,12 @@ func (c *Config) service(q query, n name, snap *registry.Snapshot, r *response) 
 			r.answer = append(r.answer, addressRecord(q.name, in.Address, ttl))
 		}
 	case dns.TypeSRV:
-		c.srv(q.name, sel.instances, ttl, r)
+		c.srv(q.name, sel.Instances, ttl, r)
 	case dns.TypeANY:
 		r.answer = append(r.answer, hinfoRFC8482(q.name, ttl))
 	}
-	switch {
-	case sel.failOpen:
-		r.ede = sel.explain(svc.Name(), n.tag)
-	case len(sel.instances) == 0:
-		r.ede = sel.explain(svc.Name(), n.tag)
+	if sel.FailOpen || len(sel.Instances) == 0 {
+		r.ede = sel.Summary()
 	}
 }
 
@@ -273,7 +295,8 @@ func (c *Config) instance(q query, n name, snap *registry.Snapshot, r *response)
 		r.rcode = dns.RcodeNameError
 		return
 	}
-	ttl := c.ttlOf(svc)
+	r.inst = in
+	ttl := c.ttlOf(svc, r)
 	switch q.qtype {
 	case dns.TypeA, dns.TypeAAAA:
 		if addrType(in.Address) == q.qtype {
@@ -293,76 +316,6 @@ func (r *response) dependOn(snap *registry.Snapshot, service string) (*registry.
 	svc, ok := snap.Service(service)
 	r.dep = dependency{service: service, svc: svc}
 	return svc, ok
-}
-
-// selection is the set of a service's instances that DNS serves.
-type selection struct {
-	instances []*registry.Instance
-	exists    bool // some instance matched the name, whatever its status
-	failOpen  bool // too few passed: all non-maintenance instances are served
-	counts    registry.Counts
-	minPct    int
-}
-
-// serving selects the instances of svc (with the tag, if any) that DNS
-// serves: passing ones, warning ones too with ServeWarning, and every
-// non-maintenance one when fewer than min_healthy_percent pass.
-func (c *Config) serving(svc *registry.Service, tag string) selection {
-	minPct := c.MinHealthyPercent
-	if p := svc.Settings().MinHealthyPercent; p != nil {
-		minPct = *p
-	}
-	sel := selection{minPct: minPct}
-	if tag == "" && !c.ServeWarning && minPct == 0 {
-		// The common case needs no allocation.
-		sel.instances, sel.exists, sel.counts = svc.Passing(), true, svc.Counts()
-		return sel
-	}
-	var active []*registry.Instance
-	for _, in := range svc.Instances() {
-		if tag != "" && !in.HasTag(tag) {
-			continue
-		}
-		sel.exists = true
-		switch in.Status() {
-		case registry.StatusPassing:
-			sel.counts.Passing++
-			sel.instances = append(sel.instances, in)
-		case registry.StatusWarning:
-			sel.counts.Warning++
-			if c.ServeWarning {
-				sel.instances = append(sel.instances, in)
-			}
-		case registry.StatusMaintenance:
-			sel.counts.Maintenance++
-			continue
-		default:
-			sel.counts.Critical++
-		}
-		active = append(active, in)
-	}
-	if tag == "" {
-		sel.exists = true // a registered service exists even with no instance
-	}
-	if minPct > 0 && len(active) > 0 && len(sel.instances)*100 < minPct*len(active) {
-		sel.instances, sel.failOpen = active, true
-	}
-	return sel
-}
-
-// explain is the Extended DNS Error text of an empty or fail-open answer.
-func (s selection) explain(service, tag string) string {
-	what := service
-	if tag != "" {
-		what = tag + "." + service
-	}
-	c := s.counts
-	if s.failOpen {
-		return fmt.Sprintf("%s: %d of %d instances passing, below min_healthy_percent %d: serving all %d (fail open)",
-			what, c.Passing, c.Total()-c.Maintenance, s.minPct, len(s.instances))
-	}
-	return fmt.Sprintf("%s: %d instances, %d passing (%d warning, %d critical, %d maintenance)",
-		what, c.Total(), c.Passing, c.Warning, c.Critical, c.Maintenance)
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -45,10 +45,8 @@ type Config struct {
 	// NegativeTTL is the SOA minimum: how long resolvers cache NXDOMAIN
 	// and NODATA.
 	NegativeTTL uint32
-	// ServeWarning serves instances in warning next to passing ones.
-	ServeWarning bool
-	// MinHealthyPercent is the server-wide fail-open threshold (0: off).
-	MinHealthyPercent int
+	// Policy selects the instances of a service that DNS serves.
+	Policy registry.Policy
 	// NSAddrs are the addresses of the apex NS target ns1.D.
 	NSAddrs []netip.Addr
 	// CacheSize is the number of pre-packed answers kept (default
@@ -88,8 +86,8 @@ func (c *Config) Validate() error {
 	} else if _, ok := dns.IsDomainName(c.Domain); !ok || c.Domain == "." {
 		errs = append(errs, fmt.Sprintf("domain %q is not a valid domain name", c.Domain))
 	}
-	if c.MinHealthyPercent < 0 || c.MinHealthyPercent > 100 {
-		errs = append(errs, fmt.Sprintf("min healthy percent %d is out of range 0-100", c.MinHealthyPercent))
+	if err := c.Policy.Validate(); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if len(c.NSAddrs) == 0 {
 		errs = append(errs, "at least one name server address is needed for the apex NS glue")

@@ -155,7 +155,6 @@ func axfr(t *testing.T, h *Handler, zone string) []string {
 // name DNS answers with records is in the zone.
 func TestZoneIsWhatDNSAnswers(t *testing.T) {
 	cfg := xfrConfig(t)
-	cfg.MinHealthyPercent = 0
 	fx := append(slices.Clone(fixture),
 		fixtureInstance{service: "api", id: "api-1", addr: "10.0.4.1", port: 443, tags: []string{"tcp", "blue"}},
 		fixtureInstance{service: "api", id: "api-2", addr: "10.0.0.1", port: 443, checks: true})

@@ -49,6 +49,14 @@ type Reporter interface {
 	Reap(ctx context.Context, k registry.Key, rev uint64) (bool, error)
 }
 
+// Observer is told of every check run, whether or not it changed
+// anything. *registry.Registry implements it.
+type Observer interface {
+	// ObserveCheck records a run of the checks of instance k at revision
+	// rev.
+	ObserveCheck(k registry.Key, rev uint64, run registry.CheckRun)
+}
+
 // Config configures a Monitor.
 type Config struct {
 	// Source gives the registry snapshots to watch (required).
@@ -72,6 +80,11 @@ type Config struct {
 	// against its schedule, waiting for a free slot included (for metrics).
 	// OnCheck and OnLag are called from many goroutines at once.
 	OnLag func(lag time.Duration)
+	// Observer, if set, is told of every probe result, heartbeat and ttl
+	// expiry with the instance's status, output and consecutive failures
+	// after it. It is called with the monitor's lock held and must not
+	// call back into the Monitor.
+	Observer Observer
 	// Owns, if set, tells which instances this monitor checks: when several
 	// servers share one registry, each checks its share. Nil checks every
 	// instance. When its answers change, call Rebalance.
@@ -563,13 +576,20 @@ func (m *Monitor) probe(ctx context.Context, j job) (Result, bool) {
 	return res, ctx.Err() == nil
 }
 
-// settle tells the registry about t when its combined status changed, or
-// when the first result of one of its checks changed the output (so that
-// "waiting for the first check" gives way to what the check saw), and logs
-// transitions. Called with m.mu held; it may reconcile the targets (and so
+// settle tells the Observer about every result, tells the registry about t
+// when its combined status changed, or when the first result of one of its
+// checks changed the output (so that "waiting for the first check" gives
+// way to what the check saw), and logs transitions. Called with m.mu held; it may reconcile the targets (and so
 // drop t).
 func (m *Monitor) settle(t *target, now time.Time, first bool) {
 	status, output := t.health()
+	if m.cfg.Observer != nil {
+		fails := 0
+		for _, c := range t.checks {
+			fails = max(fails, c.fails)
+		}
+		m.cfg.Observer.ObserveCheck(t.key, t.rev, registry.CheckRun{Time: now, Status: status, Output: output, Failures: fails})
+	}
 	changed := status != t.reported.Status
 	if !changed && (!first || output == t.reported.Output) {
 		return

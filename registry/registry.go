@@ -77,6 +77,11 @@ type Registry struct {
 	delay    time.Duration
 
 	current atomic.Pointer[Snapshot]
+	// activity holds each instance's last check run and transitions,
+	// beside the snapshots.
+	activity activityLog
+	// watch wakes the readers waiting for one service to change.
+	watch serviceWatch
 
 	mu   sync.Mutex
 	cond *sync.Cond
@@ -442,7 +447,9 @@ func (r *Registry) gather() {
 }
 
 // publish makes next the current snapshot and wakes the readers waiting on
-// the previous one. Called with r.mu held.
+// the previous one. It dates the services that changed with next's
+// version, records the instances' transitions and forgets the activity of
+// removed ones. Called with r.mu held.
 func (r *Registry) publish(next *Snapshot) {
 	prev := r.current.Load()
 	if prev == next {
@@ -450,8 +457,29 @@ func (r *Registry) publish(next *Snapshot) {
 	}
 	next.version = prev.version + 1
 	next.changed = make(chan struct{})
+	next.servicesIndex = prev.servicesIndex
+	changed := next.ChangedSince(prev)
+	for _, name := range changed {
+		_, existed := prev.Service(name)
+		svc, exists := next.Service(name)
+		if exists && svc.index == 0 {
+			// Not yet published: a service is dated once, when it
+			// first appears in a snapshot.
+			svc.index = next.version
+		}
+		if existed != exists {
+			next.servicesIndex = next.version
+		}
+	}
 	r.current.Store(next)
+	now := r.now()
+	for _, name := range changed {
+		old, _ := prev.Service(name)
+		svc, _ := next.Service(name)
+		r.activity.follow(old, svc, now)
+	}
 	close(prev.changed)
+	r.watch.notify(changed)
 }
 
 func touchedBy(changes []Change) []string {

@@ -53,6 +53,10 @@ type Service struct {
 	// and a copy for the next snapshot is one copy of pointers.
 	all []*Instance
 
+	// index is the version of the first snapshot that held this value of
+	// the service; set once, when it is published.
+	index uint64
+
 	// Derived by finish.
 	passing []*Instance
 	warning []*Instance
@@ -61,6 +65,11 @@ type Service struct {
 
 // Name is the service's canonical (lower-case) name.
 func (s *Service) Name() string { return s.name }
+
+// Index is the version of the snapshot in which the service last changed:
+// an instance was added, removed or changed (health included), or its
+// settings were written.
+func (s *Service) Index() uint64 { return s.index }
 
 // Settings are the service's own settings.
 func (s *Service) Settings() Settings { return s.settings }
@@ -133,21 +142,4 @@ func (s *Service) finish() {
 			s.counts.Critical++
 		}
 	}
-}
-
-// FailOpen reports whether DNS serves every non-maintenance instance of s
-// because too few are healthy: fewer than min_healthy_percent of them are
-// passing (or warning, when warning instances are served). The service's
-// own setting wins over defaultPct; 0 turns it off.
-func (s *Service) FailOpen(defaultPct int, serveWarning bool) bool {
-	pct := defaultPct
-	if p := s.settings.MinHealthyPercent; p != nil {
-		pct = *p
-	}
-	active := s.counts.Total() - s.counts.Maintenance
-	healthy := s.counts.Passing
-	if serveWarning {
-		healthy += s.counts.Warning
-	}
-	return pct > 0 && active > 0 && healthy*100 < pct*active
 }

@@ -47,6 +47,9 @@ type Snapshot struct {
 	// touched names the services that differ from the previous version.
 	touched []string
 	changed chan struct{}
+	// servicesIndex is the version at which a service last appeared or
+	// disappeared.
+	servicesIndex uint64
 }
 
 func emptySnapshot(now time.Time) *Snapshot {
@@ -58,6 +61,20 @@ func (s *Snapshot) Version() uint64 { return s.version }
 
 // Updated is when this version was published.
 func (s *Snapshot) Updated() time.Time { return s.updated }
+
+// ServicesIndex is the version at which the set of services last changed:
+// a service appeared or was removed. It is the index of a service that
+// does not exist.
+func (s *Snapshot) ServicesIndex() uint64 { return s.servicesIndex }
+
+// ServiceIndex is the index of the named service: its Index when it
+// exists, else ServicesIndex. It only grows while the process runs.
+func (s *Snapshot) ServiceIndex(name string) uint64 {
+	if svc, ok := s.Service(name); ok {
+		return svc.index
+	}
+	return s.servicesIndex
+}
 
 // Changed is closed when a newer snapshot is published.
 func (s *Snapshot) Changed() <-chan struct{} { return s.changed }

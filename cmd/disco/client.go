@@ -39,6 +39,8 @@ func clientCommands() []*cli.Command {
 		heartbeatCommand(),
 		maintenanceCommand(),
 		settingsCommand(),
+		explainCommand(),
+		watchCommand(),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"disco/admin"
+	"disco/dnsserver"
 	"disco/registry"
 )
 
@@ -38,7 +40,8 @@ func newServer(t *testing.T, token string) *server {
 		}
 		s.reg.SetHealth(k, in.Revision, registry.Health{Status: registry.StatusPassing, Output: "heartbeat received", Since: t0})
 		return nil
-	}}).Handler()
+	}, Explainer: dnsExplainer{dnsserver.NewHandler(dnsserver.Config{Domain: "disco.internal.", TTL: 5, NegativeTTL: 5,
+		NSAddrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Serial: 1}, s.reg, nil, nil)}}).Handler()
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
 		h.ServeHTTP(w, r)

@@ -57,6 +57,17 @@ var clientCases = map[string]clientCase{
 		bad:      [][]string{{"web", "web-1"}, {"web", "web-1", "maybe"}, {"web", "web-1", "off", "--reason", "x"}},
 		rejected: [][]string{{"web", "web-9", "on"}},
 	},
+	"explain": {
+		ok:       []string{"web.service.disco.internal", "SRV"},
+		bad:      [][]string{{}, {"web.service.disco.internal", "A", "extra"}, {"web", "--output", "yaml"}},
+		rejected: [][]string{{"web.service.disco.internal", "BOGUS"}, {"a..b"}},
+	},
+	"watch": {
+		ok:       []string{"web"},
+		bad:      [][]string{{"web", "db"}, {"--output", "yaml"}},
+		rejected: [][]string{{"bad_name"}},
+		follows:  true,
+	},
 	"settings": {
 		ok:       []string{"web", "--dns-ttl", "30"},
 		bad:      [][]string{{}, {"web", "--dns-ttl", "1.5s"}, {"web", "--dns-ttl", "banana"}},

@@ -10,10 +10,10 @@ import (
 // logFailOpen logs each service's passage into and out of fail-open (DNS
 // serving all its instances because fewer than min_healthy_percent are
 // healthy) until ctx is done.
-func logFailOpen(ctx context.Context, reg *registry.Registry, defaultPct int, serveWarning bool, log *slog.Logger) {
+func logFailOpen(ctx context.Context, reg *registry.Registry, policy registry.Policy, log *slog.Logger) {
 	open := map[string]bool{}
 	check := func(svc *registry.Service) {
-		now := svc.FailOpen(defaultPct, serveWarning)
+		now := policy.FailOpen(svc)
 		if now == open[svc.Name()] {
 			return
 		}

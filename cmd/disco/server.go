@@ -71,6 +71,9 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		log.Error("some zones failed to load", "err", err)
 	}
 
+	// One serving policy for DNS answers, the API's views and the
+	// fail-open log.
+	policy := registry.Policy{ServeWarning: cfg.ServeWarning, MinHealthyPercent: cfg.MinHealthyPercent}
 	var qlog *slog.Logger
 	if cfg.QueryLog {
 		qlog = queryLogger(log)
@@ -83,7 +86,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		OnSent: metrics.onNotify})
 	handler := dnsserver.NewHandler(dnsserver.Config{
 		Domain: cfg.Domain, TTL: cfg.DNSTTL, NegativeTTL: cfg.NegativeTTL,
-		ServeWarning: cfg.ServeWarning, MinHealthyPercent: cfg.MinHealthyPercent, NSAddrs: cfg.NSAddrs,
+		Policy: policy, NSAddrs: cfg.NSAddrs,
 		Serials: serials, QueryLog: qlog,
 		TSIG: cfg.Transfer.Keys, Transfer: dnsserver.TransferConfig{Allow: cfg.Transfer.TransferAllow},
 		Notify: notifier.Notify,
@@ -101,7 +104,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		return listenError("--admin-addr", cfg.AdminAddr, err)
 	}
 
-	monCfg := health.Config{Source: reg, Reporter: reg, Logger: log,
+	monCfg := health.Config{Source: reg, Reporter: reg, Observer: reg, Logger: log,
 		OnCheck: metrics.onCheck, OnLag: metrics.onLag, Checkers: execCheckers(cfg)}
 	type part struct {
 		name string
@@ -140,17 +143,17 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 	mon = health.New(monCfg)
 	var ready atomic.Bool
 	api := admin.New(admin.Config{
-		Registry:          reg,
-		Token:             cfg.AdminToken,
-		Logger:            log,
-		Heartbeat:         heartbeat,
-		ReloadZones:       func(ctx context.Context) (any, error) { return apiReloadZones(ctx, reloadZones) },
-		Ready:             ready.Load,
-		MinHealthyPercent: cfg.MinHealthyPercent,
-		ServeWarning:      cfg.ServeWarning,
-		ExecChecks:        cfg.ExecChecks,
-		TLS:               adminTLS,
-		Metrics:           promhttp.HandlerFor(metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}),
+		Registry:    reg,
+		Token:       cfg.AdminToken,
+		Logger:      log,
+		Heartbeat:   heartbeat,
+		ReloadZones: func(ctx context.Context) (any, error) { return apiReloadZones(ctx, reloadZones) },
+		Ready:       ready.Load,
+		Policy:      policy,
+		Explainer:   dnsExplainer{handler},
+		ExecChecks:  cfg.ExecChecks,
+		TLS:         adminTLS,
+		Metrics:     promhttp.HandlerFor(metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}),
 	})
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -160,7 +163,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		{"admin", func(ctx context.Context) error { return api.Serve(ctx, adminLn) }},
 		{"health", mon.Run},
 		{"fail-open log", func(ctx context.Context) error {
-			logFailOpen(ctx, reg, cfg.MinHealthyPercent, cfg.ServeWarning, log.With("component", "dns"))
+			logFailOpen(ctx, reg, policy, log.With("component", "dns"))
 			return nil
 		}},
 		{"reloader", func(ctx context.Context) error { reloadOnHangup(ctx, reloadZones, log); return nil }},
