@@ -2,6 +2,8 @@ package registry
 
 import (
 	"cmp"
+	"hash/fnv"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -39,6 +41,7 @@ type Snapshot struct {
 	version   uint64
 	updated   time.Time
 	index     [shards]*shard
+	addrs     [shards]*addrShard // see addresses.go
 	services  int
 	instances int
 	// touched names the services that differ from the previous version.
@@ -127,12 +130,9 @@ func (s *Snapshot) Services() []*Service {
 
 // shardOf hashes a name (FNV-1a) to its shard.
 func shardOf(name string) int {
-	h := uint32(2166136261)
-	for i := 0; i < len(name); i++ {
-		h ^= uint32(name[i])
-		h *= 16777619
-	}
-	return int(h % shards)
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return int(h.Sum32() % shards)
 }
 
 // Op is the kind of a Change.
@@ -179,6 +179,8 @@ type builder struct {
 	now     time.Time
 	shards  [shards]bool
 	touched map[string]*Service // private copies of the changed services
+	// addrDelta counts the instances gained (+) or lost (-) per address.
+	addrDelta map[netip.Addr]int
 }
 
 func newBuilder(base *Snapshot, now time.Time) *builder {
@@ -209,14 +211,22 @@ func (b *builder) apply(c Change) {
 	case OpPutInstance:
 		svc := b.service(c.Service, true)
 		in := c.Instance.clone()
-		if old, ok := svc.Instance(in.ID); ok && old.Revision == in.Revision {
+		old, ok := svc.Instance(in.ID)
+		if ok && old.Revision == in.Revision {
 			in.Health = old.Health
 		} else {
 			in.Health = initialHealth(in, b.now)
 		}
+		if ok {
+			b.countAddr(old.Address, -1)
+		}
+		b.countAddr(in.Address, 1)
 		svc.put(in)
 	case OpDeleteInstance:
 		if svc := b.service(c.Service, false); svc != nil {
+			if in, ok := svc.Instance(c.ID); ok {
+				b.countAddr(in.Address, -1)
+			}
 			svc.remove(c.ID)
 		}
 	case OpPutService:
@@ -279,6 +289,7 @@ func (b *builder) build() *Snapshot {
 		n.touched = append(n.touched, name)
 	}
 	slices.Sort(n.touched)
+	b.buildAddrs(n)
 	n.updated = b.now
 	return n
 }
