@@ -314,18 +314,25 @@ const forwardingDoc = "../docs/forwarding.md"
 // "<!-- e2e-snippet: name -->" and "<!-- /e2e-snippet -->".
 func docSnippet(t *testing.T, name string) string {
 	t.Helper()
-	doc, err := os.ReadFile(forwardingDoc)
+	return docSnippetOf(t, forwardingDoc, name)
+}
+
+// docSnippetOf returns the code block of the document at path between
+// "<!-- e2e-snippet: name -->" and "<!-- /e2e-snippet -->".
+func docSnippetOf(t *testing.T, path, name string) string {
+	t.Helper()
+	doc, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	begin := "<!-- e2e-snippet: " + name + " -->"
 	_, rest, ok := strings.Cut(string(doc), begin)
 	if !ok {
-		t.Fatalf("%s has no %q marker", forwardingDoc, begin)
+		t.Fatalf("%s has no %q marker", path, begin)
 	}
 	block, _, ok := strings.Cut(rest, "<!-- /e2e-snippet -->")
 	if !ok {
-		t.Fatalf("%s: snippet %q has no end marker", forwardingDoc, name)
+		t.Fatalf("%s: snippet %q has no end marker", path, name)
 	}
 	var lines []string
 	sc := bufio.NewScanner(strings.NewReader(strings.TrimSpace(block)))
@@ -333,7 +340,7 @@ func docSnippet(t *testing.T, name string) string {
 		lines = append(lines, sc.Text())
 	}
 	if len(lines) < 3 || !strings.HasPrefix(lines[0], "```") || lines[len(lines)-1] != "```" {
-		t.Fatalf("%s: snippet %q is not one fenced code block:\n%s", forwardingDoc, name, block)
+		t.Fatalf("%s: snippet %q is not one fenced code block:\n%s", path, name, block)
 	}
 	return strings.Join(lines[1:len(lines)-1], "\n") + "\n"
 }
