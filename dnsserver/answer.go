@@ -39,6 +39,9 @@ type response struct {
 func (c *Config) answer(q query, snap *registry.Snapshot, zs *zones.Set) response {
 	n, inDomain := parseName(q.canon, c.Domain)
 	if !inDomain {
+		if z := c.reverseZoneOf(q.canon); z != nil && !staticBelow(zs, q.canon, z.origin) {
+			return c.reverseAnswer(q, z, snap)
+		}
 		return c.fromZones(q, snap, zs)
 	}
 	d := c.domainZone(zs)
@@ -58,6 +61,16 @@ func (c *Config) answer(q query, snap *registry.Snapshot, zs *zones.Set) respons
 		r.ns = append(r.ns, c.negativeSOA(d))
 	}
 	return r
+}
+
+// staticBelow reports whether a static zone below origin holds qname: it
+// answers its own names rather than the reverse zone around it.
+func staticBelow(zs *zones.Set, qname, origin string) bool {
+	if zs == nil {
+		return false
+	}
+	z := zs.Find(qname)
+	return z != nil && len(z.Origin()) > len(origin)
 }
 
 // domainZone returns the zone file for the discovery domain itself, or nil.
@@ -136,6 +149,12 @@ func (c *Config) discovery(q query, n name, snap *registry.Snapshot) response {
 	case kindEmpty:
 	case kindService:
 		c.service(q, n, snap, &r)
+	case kindServiceTypes:
+		c.serviceTypes(q, snap, &r)
+	case kindServiceInstance:
+		c.serviceInstance(q, n, snap, &r)
+	case kindBrowse:
+		c.browseDomain(q, &r)
 	case kindInstanceZone:
 		if _, ok := r.dependOn(snap, n.service); !ok {
 			r.rcode = dns.RcodeNameError
@@ -200,7 +219,9 @@ func (c *Config) ttlOf(svc *registry.Service) uint32 {
 func (c *Config) service(q query, n name, snap *registry.Snapshot, r *response) {
 	svc, ok := r.dependOn(snap, n.service)
 	if !ok {
-		r.rcode = dns.RcodeNameError
+		if !n.ent {
+			r.rcode = dns.RcodeNameError
+		}
 		return
 	}
 	sel := c.serving(svc, n.tag)
@@ -221,6 +242,10 @@ func (c *Config) service(q query, n name, snap *registry.Snapshot, r *response) 
 		}
 	case dns.TypeSRV:
 		c.srv(q.name, sel.instances, ttl, r)
+	case dns.TypePTR:
+		if n.dnssd {
+			c.browse(q.name, sel, ttl, r)
+		}
 	case dns.TypeANY:
 		r.answer = append(r.answer, hinfoRFC8482(q.name, ttl))
 	}
@@ -288,6 +313,11 @@ func (r *response) dependOn(snap *registry.Snapshot, service string) (*registry.
 	svc, ok := snap.Service(service)
 	r.dep = dependency{service: service, svc: svc}
 	return svc, ok
+}
+
+// dependOnAll records that the answer depends on the whole registry.
+func (r *response) dependOnAll(snap *registry.Snapshot) {
+	r.dep = dependency{all: true, version: snap.Version()}
 }
 
 // selection is the set of a service's instances that DNS serves.

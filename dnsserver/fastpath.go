@@ -119,6 +119,8 @@ type cached struct {
 	zgen      uint64 // the zones' generation
 	service   string
 	svc       *registry.Service
+	all       bool   // depends on the whole registry at version
+	version   uint64 // the registry version, with all
 	variants  [][]byte
 	rcode     int
 	truncated bool
@@ -129,6 +131,9 @@ type cached struct {
 func (c *cached) valid(snap *registry.Snapshot, zgen uint64) bool {
 	if c.zgen != zgen {
 		return false
+	}
+	if c.all {
+		return snap.Version() == c.version
 	}
 	if c.service == "" {
 		return true
@@ -237,7 +242,7 @@ func (h *Handler) build(key []byte, q wireQuery, snap *registry.Snapshot, zs *zo
 	limit := sizeLimit(req, true)
 	answers := m.Answer
 	n := min(len(answers), maxVariants)
-	c := &cached{zgen: zgen, service: strings.Clone(dep.service), svc: dep.svc, rcode: m.Rcode, variants: make([][]byte, 0, max(n, 1))}
+	c := &cached{zgen: zgen, service: strings.Clone(dep.service), svc: dep.svc, all: dep.all, version: dep.version, rcode: m.Rcode, variants: make([][]byte, 0, max(n, 1))}
 	rotated := make([]dns.RR, len(answers))
 	start := 0
 	if len(answers) > 0 {

@@ -57,10 +57,17 @@ type Config struct {
 	// start time is a good value); a fixed serial keeps negative answers
 	// cacheable per service.
 	Serial uint32
+	// ReverseZones are the prefixes whose in-addr.arpa. or ip6.arpa. zone
+	// disco serves, each on an octet (IPv4) or nibble (IPv6) boundary.
+	ReverseZones []netip.Prefix
 	// QueryLog, when not nil, gets one Info record per answered query (see
 	// querylog.go). Nil turns the query log off; it then costs one pointer
 	// check per query.
 	QueryLog *slog.Logger
+
+	// Derived by NewHandler.
+	reverse []reverseZone
+	addrs   *addrIndex
 }
 
 // Validate reports every problem with c.
@@ -73,6 +80,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MinHealthyPercent < 0 || c.MinHealthyPercent > 100 {
 		errs = append(errs, fmt.Sprintf("min healthy percent %d is out of range 0-100", c.MinHealthyPercent))
+	}
+	for _, p := range c.ReverseZones {
+		if _, err := ReverseZoneName(p); err != nil {
+			errs = append(errs, "reverse zone "+err.Error())
+		}
 	}
 	if len(c.NSAddrs) == 0 {
 		errs = append(errs, "at least one name server address is needed for the apex NS glue")
@@ -102,6 +114,8 @@ func NewHandler(cfg Config, src Source, zs ZoneSource, log *slog.Logger) *Handle
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "dns")
+	cfg.reverse = reverseZones(cfg.ReverseZones)
+	cfg.addrs = newAddrIndex(cfg.reverse)
 	return &Handler{cfg: cfg, src: src, zones: zs, log: log, qlog: cfg.QueryLog, cache: newAnswerCache(cfg.CacheSize)}
 }
 
@@ -177,6 +191,10 @@ type dependency struct {
 	// none) and svc its version then (nil: it did not exist).
 	service string
 	svc     *registry.Service
+	// all marks an answer that depends on the whole registry, as of
+	// snapshot version.
+	all     bool
+	version uint64
 }
 
 // reply builds the response to req from snap, in registry order (not
