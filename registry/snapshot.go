@@ -3,6 +3,7 @@ package registry
 import (
 	"cmp"
 	"hash/fnv"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -40,6 +41,7 @@ type Snapshot struct {
 	version   uint64
 	updated   time.Time
 	index     [shards]*shard
+	addrs     [shards]*addrShard // see addresses.go
 	services  int
 	instances int
 	// touched names the services that differ from the previous version.
@@ -177,6 +179,8 @@ type builder struct {
 	now     time.Time
 	shards  [shards]bool
 	touched map[string]*Service // private copies of the changed services
+	// addrDelta counts the instances gained (+) or lost (-) per address.
+	addrDelta map[netip.Addr]int
 }
 
 func newBuilder(base *Snapshot, now time.Time) *builder {
@@ -207,14 +211,22 @@ func (b *builder) apply(c Change) {
 	case OpPutInstance:
 		svc := b.service(c.Service, true)
 		in := c.Instance.clone()
-		if old, ok := svc.Instance(in.ID); ok && old.Revision == in.Revision {
+		old, ok := svc.Instance(in.ID)
+		if ok && old.Revision == in.Revision {
 			in.Health = old.Health
 		} else {
 			in.Health = initialHealth(in, b.now)
 		}
+		if ok {
+			b.countAddr(old.Address, -1)
+		}
+		b.countAddr(in.Address, 1)
 		svc.put(in)
 	case OpDeleteInstance:
 		if svc := b.service(c.Service, false); svc != nil {
+			if in, ok := svc.Instance(c.ID); ok {
+				b.countAddr(in.Address, -1)
+			}
 			svc.remove(c.ID)
 		}
 	case OpPutService:
@@ -277,6 +289,7 @@ func (b *builder) build() *Snapshot {
 		n.touched = append(n.touched, name)
 	}
 	slices.Sort(n.touched)
+	b.buildAddrs(n)
 	n.updated = b.now
 	return n
 }

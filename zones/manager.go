@@ -130,7 +130,7 @@ func (m *Manager) Reload(ctx context.Context) (Report, error) {
 	if err != nil { // cannot happen: origins are unique by construction
 		return m.report(m.Current(), nil, errs), fmt.Errorf("reload zones: %w", err)
 	}
-	m.cur.Store(next)
+	close(m.cur.Swap(next).changed)
 	m.served = served
 
 	for _, e := range errs {

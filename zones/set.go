@@ -27,6 +27,8 @@ type Set struct {
 	zones    []*Zone // sorted by origin
 	byOrigin map[string]*Zone
 	gen      uint64
+	// changed is closed when a Manager replaces this Set.
+	changed chan struct{}
 }
 
 // NewSet returns a Set of zones. Two zones with the same origin are an
@@ -36,6 +38,7 @@ func NewSet(zones ...*Zone) (*Set, error) {
 		zones:    slices.Clone(zones),
 		byOrigin: make(map[string]*Zone, len(zones)),
 		gen:      generations.Add(1),
+		changed:  make(chan struct{}),
 	}
 	for _, z := range zones {
 		if prev := s.byOrigin[z.origin]; prev != nil {
@@ -62,6 +65,13 @@ func (s *Set) Len() int { return len(s.zones) }
 // Generation identifies this Set: it differs between any two Sets made in
 // the process, so it can key a response cache.
 func (s *Set) Generation() uint64 { return s.gen }
+
+// Changed is closed when the Manager that serves this Set replaces it with
+// a newer one (a Set made by NewSet alone never changes).
+func (s *Set) Changed() <-chan struct{} { return s.changed }
+
+// Zone returns the zone whose origin is exactly origin (canonical), or nil.
+func (s *Set) Zone(origin string) *Zone { return s.byOrigin[origin] }
 
 // Find returns the zone with the longest origin that is qname or one of
 // its ancestors, or nil when qname is in no zone. qname must be canonical.

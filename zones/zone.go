@@ -16,6 +16,8 @@
 package zones
 
 import (
+	"slices"
+
 	"github.com/miekg/dns"
 )
 
@@ -89,3 +91,26 @@ func (z *Zone) NS() []dns.RR { return append([]dns.RR(nil), z.ns...) }
 
 // Records returns the number of records in the zone (duplicates removed).
 func (z *Zone) Records() int { return z.records }
+
+// RRs returns every record of the zone, as a zone transfer carries it: the
+// SOA first, then the other records name by name (names in sorted order,
+// types in the order of the file). The slice is the caller's; the records
+// are shared and must not be modified.
+func (z *Zone) RRs() []dns.RR {
+	names := make([]string, 0, len(z.nodes))
+	for name := range z.nodes {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := make([]dns.RR, 0, z.records)
+	out = append(out, z.soa)
+	for _, name := range names {
+		for _, set := range z.nodes[name].sets {
+			if set.rrtype == dns.TypeSOA && name == z.origin {
+				continue
+			}
+			out = append(out, set.rrs...)
+		}
+	}
+	return out
+}
