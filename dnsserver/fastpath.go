@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"strings"
 	"unsafe"
@@ -167,6 +168,9 @@ func (a *answerCache) get(key []byte) (*cached, bool) {
 type scratch struct {
 	key []byte
 	out []byte
+	// conn is the socket the packets came in on, where answers computed
+	// later (UPDATE) are sent; nil answers them in place.
+	conn *net.UDPConn
 }
 
 func newScratch() *scratch {
@@ -178,6 +182,9 @@ func newScratch() *scratch {
 // or nil to stay silent. from is only read by the query log: callers may
 // pass the zero value when h.qlog is nil.
 func (h *Handler) serveUDP(pkt []byte, from netip.AddrPort, s *scratch) []byte {
+	if isUpdate(pkt) {
+		return h.serveUpdateUDP(pkt, from, s.conn)
+	}
 	if h.qlog != nil {
 		return h.serveUDPLogged(pkt, from, s)
 	}

@@ -105,6 +105,9 @@ type Handler struct {
 	qlog  *slog.Logger // nil: no query log
 	cache *answerCache
 	stats stats
+	upd   *updates // nil: UPDATE is refused
+	// tcpUpdates passes UPDATE messages read over TCP to ServeDNS.
+	tcpUpdates rawUpdates
 }
 
 // NewHandler returns a handler answering from the registry src and the
@@ -131,6 +134,10 @@ func (h *Handler) currentZones() *zones.Set {
 // answered (it is itself a response).
 // It serves the TCP listener; UDP has its own loop (see Server).
 func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	if req.Opcode == dns.OpcodeUpdate && !req.Response {
+		h.serveUpdateConn(w, req)
+		return
+	}
 	start := time.Now()
 	udp := w.LocalAddr() != nil && w.LocalAddr().Network() == "udp"
 	t := transportTCP
@@ -224,6 +231,11 @@ func (h *Handler) reply(req *dns.Msg, snap *registry.Snapshot, zs *zones.Set) (m
 		m.SetEdns0(UDPSize, opt.Do())
 	}
 	switch {
+	case req.Opcode == dns.OpcodeUpdate:
+		// UPDATE takes its own path (serveUpdate), which needs the
+		// message as received.
+		m.Rcode = dns.RcodeRefused
+		return m, dep
 	case req.Opcode != dns.OpcodeQuery:
 		m.Rcode = dns.RcodeNotImplemented
 		return m, dep

@@ -10,18 +10,18 @@ import (
 type kind uint8
 
 const (
-	kindNone         kind = iota // no such name
-	kindApex                     // D
-	kindNS                       // ns1.D, the apex NS target
-	kindEmpty                    // an empty non-terminal: service.D, addr.D, instance.D, _x.service.D
-	kindService                  // [tag.]svc.service.D, _svc._proto|_tag.service.D
-	kindInstanceZone             // svc.instance.D: exists when svc does
-	kindInstance                 // id.svc.instance.D
-	kindAddr                     // hex.addr.D
-	kindStatic                   // another name under D, left to a zone file for D
-	kindServiceTypes             // _services._dns-sd._udp.service.D (RFC 6763 section 9)
-	kindServiceInstance          // id._svc._tcp.service.D, a DNS-SD service instance
-	kindBrowse                   // b._dns-sd._udp.D, the browsing domain (RFC 6763 section 11)
+	kindNone            kind = iota // no such name
+	kindApex                        // D
+	kindNS                          // ns1.D, the apex NS target
+	kindEmpty                       // an empty non-terminal: service.D, addr.D, instance.D, _x.service.D
+	kindService                     // [tag.]svc.service.D, _svc._proto|_tag.service.D
+	kindInstanceZone                // svc.instance.D: exists when svc does
+	kindInstance                    // id.svc.instance.D
+	kindAddr                        // hex.addr.D
+	kindStatic                      // another name under D, left to a zone file for D
+	kindServiceTypes                // _services._dns-sd._udp.service.D (RFC 6763 section 9)
+	kindServiceInstance             // id._svc._tcp.service.D, a DNS-SD service instance
+	kindBrowse                      // b._dns-sd._udp.D, the browsing domain (RFC 6763 section 11)
 )
 
 // nsLabel is the first label of the apex NS target, ns1.D.

@@ -165,7 +165,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	idle := s.cfg.TCPIdleTimeout
 	tcp := &dns.Server{Listener: s.tcp, Handler: s.handler, ReadTimeout: s.cfg.TCPReadTimeout,
-		IdleTimeout: func() time.Duration { return idle }, MaxTCPQueries: s.cfg.MaxTCPQueries}
+		IdleTimeout: func() time.Duration { return idle }, MaxTCPQueries: s.cfg.MaxTCPQueries,
+		MsgAcceptFunc: acceptMsg, DecorateReader: s.handler.tcpUpdates.decorate}
 	errc := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -196,6 +197,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	_ = tcp.ShutdownContext(shutdownCtx)
 	wg.Wait()
+	s.handler.waitUpdates()
 	return err
 }
 
@@ -203,6 +205,7 @@ func (s *Server) Run(ctx context.Context) error {
 // closed; it is the loop for systems without batched socket calls.
 func (s *Server) serveUDPSimple(c *net.UDPConn) {
 	sc := newScratch()
+	sc.conn = c
 	buf := make([]byte, dns.MaxMsgSize)
 	for {
 		n, from, err := c.ReadFromUDPAddrPort(buf)
