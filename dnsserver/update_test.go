@@ -125,19 +125,19 @@ func TestUpdate(t *testing.T) {
 			rcode: dns.RcodeRefused, ede: "UPDATE of disco.internal. must be signed (TSIG) with a key allowed by --update-allow", want: db1},
 		{name: "key not allowed", key: "xfr", build: add("rogue-1.rogue."+I+" 60 A 10.0.0.66", "rogue-1.rogue."+I+" 60 SRV 1 1 80 rogue-1.rogue."+I),
 			rcode: dns.RcodeRefused, ede: "key xfr. may not update disco.internal. (it is not in --update-allow)", want: db1},
-		{name: "unknown key", key: "stranger", build: add("rogue-1.rogue."+I+" 60 A 10.0.0.66"), rcode: dns.RcodeNotAuth, want: db1},
-		{name: "wrong secret", key: "wrong", build: add("rogue-1.rogue."+I+" 60 A 10.0.0.66"), rcode: dns.RcodeNotAuth, want: db1},
+		{name: "unknown key", key: "stranger", build: add("rogue-1.rogue." + I + " 60 A 10.0.0.66"), rcode: dns.RcodeNotAuth, want: db1},
+		{name: "wrong secret", key: "wrong", build: add("rogue-1.rogue." + I + " 60 A 10.0.0.66"), rcode: dns.RcodeNotAuth, want: db1},
 		{name: "another zone", zone: "example.com.", build: add("www.example.com. 60 A 10.0.0.1"),
 			rcode: dns.RcodeNotAuth, ede: "disco is not authoritative for zone example.com.; updates go to disco.internal.", want: db1},
-		{name: "a name under the zone as zone", zone: "instance.disco.internal.", build: add("x.y."+I+" 60 A 10.0.0.1"),
+		{name: "a name under the zone as zone", zone: "instance.disco.internal.", build: add("x.y." + I + " 60 A 10.0.0.1"),
 			rcode: dns.RcodeNotAuth, ede: "disco is not authoritative for zone instance.disco.internal.; updates go to disco.internal.", want: db1},
 		{name: "a served reverse zone", zone: "10.in-addr.arpa.", build: add("1.0.0.10.in-addr.arpa. 60 PTR x."),
 			rcode: dns.RcodeRefused, ede: "zone 10.in-addr.arpa. is served but not updatable: only disco.internal. takes updates", want: db1},
 		{name: "name outside the zone", build: add("www.example.com. 60 A 10.0.0.1"),
 			rcode: dns.RcodeNotZone, ede: "update name www.example.com. is outside zone disco.internal.", want: db1},
-		{name: "address only", build: add("cache-1.cache."+I+" 60 A 10.0.0.31"),
+		{name: "address only", build: add("cache-1.cache." + I + " 60 A 10.0.0.31"),
 			rcode: dns.RcodeRefused, ede: "cache-1.cache.instance.disco.internal.: a registration needs one address (A or AAAA) and one SRV; this UPDATE leaves it 1 address and no SRV", want: db1},
-		{name: "SRV only", build: add("cache-2.cache."+I+" 60 SRV 1 1 6379 cache-2.cache."+I),
+		{name: "SRV only", build: add("cache-2.cache." + I + " 60 SRV 1 1 6379 cache-2.cache." + I),
 			rcode: dns.RcodeRefused, ede: "cache-2.cache.instance.disco.internal.: a registration needs one address (A or AAAA) and one SRV; this UPDATE leaves it no address and 1 SRV", want: db1},
 		{name: "SRV to another target", build: add("cache-2.cache."+I+" 60 A 10.0.0.32", "cache-2.cache."+I+" 60 SRV 1 1 6379 host.example."),
 			rcode: dns.RcodeRefused, ede: "the SRV target of cache-2.cache.instance.disco.internal. must be the same name (its A or AAAA give the address), not host.example.", want: db1},
@@ -145,7 +145,7 @@ func TestUpdate(t *testing.T) {
 			rcode: dns.RcodeRefused, ede: "x.service.disco.internal. is not an instance name: " + mappingSuffix, want: db1},
 		{name: "the apex", build: add("disco.internal. 60 MX 10 mail.example."),
 			rcode: dns.RcodeRefused, ede: "disco.internal. is not an instance name: " + mappingSuffix, want: db1},
-		{name: "another type", build: add("db-1.db."+I+" 60 MX 10 mail.example."),
+		{name: "another type", build: add("db-1.db." + I + " 60 MX 10 mail.example."),
 			rcode: dns.RcodeRefused, ede: "MX records are not part of a registration: " + mappingSuffix, want: db1},
 		{name: "invalid label, all or nothing", build: func(m *dns.Msg) {
 			m.RemoveName([]dns.RR{at("db-1.db."+I, dns.TypeANY)})
@@ -156,15 +156,15 @@ func TestUpdate(t *testing.T) {
 		{name: "one of two incomplete, all or nothing", build: add(
 			"db-5.db."+I+" 60 A 10.0.0.26", "db-5.db."+I+" 60 SRV 1 1 5432 db-5.db."+I, "db-6.db."+I+" 60 A 10.0.0.27"),
 			rcode: dns.RcodeRefused, ede: "db-6.db.instance.disco.internal.: a registration needs one address (A or AAAA) and one SRV; this UPDATE leaves it 1 address and no SRV", want: db1},
-		{name: "two addresses", build: add("db-1.db."+I+" 60 A 10.0.0.22"),
+		{name: "two addresses", build: add("db-1.db." + I + " 60 A 10.0.0.22"),
 			rcode: dns.RcodeRefused, ede: "db-1.db.instance.disco.internal.: a registration needs one address (A or AAAA) and one SRV; this UPDATE leaves it 2 addresses and 1 SRV", want: db1},
 		{name: "port zero", build: add("p-1.p."+I+" 60 A 10.0.0.40", "p-1.p."+I+" 60 SRV 1 1 0 p-1.p."+I),
 			rcode: dns.RcodeRefused, ede: "p-1.p.instance.disco.internal.: invalid: port 0 is out of range 1-65535", want: db1},
-		{name: "TXT that is not key=value", build: add("db-1.db."+I+` 60 TXT "flag"`),
+		{name: "TXT that is not key=value", build: add("db-1.db." + I + ` 60 TXT "flag"`),
 			rcode: dns.RcodeRefused, ede: `db-1.db.instance.disco.internal.: TXT string "flag" is not key=value (the meta of the instance)`, want: db1},
-		{name: "a meta key set twice", build: add("db-1.db."+I+` 60 TXT "role=replica"`),
+		{name: "a meta key set twice", build: add("db-1.db." + I + ` 60 TXT "role=replica"`),
 			rcode: dns.RcodeRefused, ede: `db-1.db.instance.disco.internal.: meta key "role" is already set (TXT "role=primary"); delete that record in the same UPDATE to change it`, want: db1},
-		{name: "a bad meta key", build: add("db-1.db."+I+` 60 TXT "a b=c"`),
+		{name: "a bad meta key", build: add("db-1.db." + I + ` 60 TXT "a b=c"`),
 			rcode: dns.RcodeRefused, ede: `db-1.db.instance.disco.internal.: invalid: meta key "a b" may hold only letters, digits, '-', '_' and '.'`, want: db1},
 		{name: "too much meta", build: func(m *dns.Msg) {
 			txt := &dns.TXT{Hdr: dns.RR_Header{Name: "db-1.db." + I, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}}
@@ -185,7 +185,7 @@ func TestUpdate(t *testing.T) {
 		}, rcode: dns.RcodeYXDomain, ede: "prerequisite failed: db-1.db.instance.disco.internal. exists", want: db1},
 		{name: "prereq yxdomain fails", build: func(m *dns.Msg) {
 			m.NameUsed([]dns.RR{at("db-9.db."+I, dns.TypeANY)})
-			add("db-1.db."+I+` 60 TXT "zone=a"`)(m)
+			add("db-1.db." + I + ` 60 TXT "zone=a"`)(m)
 		}, rcode: dns.RcodeNameError, ede: "prerequisite failed: db-9.db.instance.disco.internal. does not exist", want: db1},
 		{name: "prereq yxrrset fails", build: func(m *dns.Msg) {
 			m.RRsetUsed([]dns.RR{at("db-1.db."+I, dns.TypeAAAA)})
@@ -209,7 +209,7 @@ func TestUpdate(t *testing.T) {
 			m.Used(rrs(t, "db-1.db."+I+" 0 SRV 2 7 5432 db-1.db."+I, "db-1.db."+I+" 0 A 10.0.0.21",
 				"db.service.disco.internal. 0 A 10.0.0.21"))
 			m.NameNotUsed([]dns.RR{at("service.disco.internal.", dns.TypeANY)})
-			add("db-1.db."+I+` 60 TXT "zone=a"`)(m)
+			add("db-1.db." + I + ` 60 TXT "zone=a"`)(m)
 		}, want: db1 + ",zone=a"},
 		// Changes to a registered instance.
 		{name: "change the address and the meta", build: func(m *dns.Msg) {
@@ -223,7 +223,7 @@ func TestUpdate(t *testing.T) {
 		}, want: `db/db-1 [fd00::21]:6432 p3 w4 back=a\b,role=primary,zone=b`},
 		{name: "an IPv4-mapped AAAA", build: func(m *dns.Msg) {
 			m.RemoveRRset([]dns.RR{at("db-1.db."+I, dns.TypeAAAA)})
-			add("db-1.db."+I+" 60 AAAA ::ffff:10.0.0.1")(m)
+			add("db-1.db." + I + " 60 AAAA ::ffff:10.0.0.1")(m)
 		}, rcode: dns.RcodeRefused, ede: "db-1.db.instance.disco.internal.: AAAA ::ffff:10.0.0.1 is an IPv4-mapped address; give it as an A record",
 			want: `db/db-1 [fd00::21]:6432 p3 w4 back=a\b,role=primary,zone=b`},
 		{name: "two instances at once, case folded", build: add(
@@ -236,7 +236,7 @@ func TestUpdate(t *testing.T) {
 		{name: "deleting every RRset one by one deregisters", build: func(m *dns.Msg) {
 			m.RemoveRRset([]dns.RR{at("web-2.web."+I, dns.TypeA), at("web-2.web."+I, dns.TypeSRV), at("web-2.web."+I, dns.TypeTXT)})
 		}, want: "web/web-1 10.0.0.1:8080 p1 w1 "},
-		{name: "an UPDATE that changes nothing", build: add("web-1.web."+I+" 60 A 10.0.0.1"), want: "web/web-1 10.0.0.1:8080 p1 w1 "},
+		{name: "an UPDATE that changes nothing", build: add("web-1.web." + I + " 60 A 10.0.0.1"), want: "web/web-1 10.0.0.1:8080 p1 w1 "},
 	}
 	reg := testRegistry(t, nil, nil)
 	h := updateHandler(t, reg, reverseConfig("10.0.0.0/8"))
