@@ -22,8 +22,10 @@ var layers = map[string][]string{
 	"disco":          nil,
 	"disco/registry": nil,
 	"disco/zones":    nil,
+	"disco/tsig":     nil,
+	"disco/notify":   {"disco/tsig"},
 	"disco/dnsserver": {
-		"disco/registry", "disco/zones",
+		"disco/registry", "disco/tsig", "disco/zones",
 	},
 	"disco/health":  {"disco/registry"},
 	"disco/admin":   {"disco/registry"},
@@ -34,8 +36,8 @@ var layers = map[string][]string{
 	},
 	"disco/store/etcdstore/etcdtest": nil,
 	"disco/cmd/disco": {
-		"disco/admin", "disco/cluster", "disco/dnsserver", "disco/health",
-		"disco/registry", "disco/store", "disco/store/etcdstore", "disco/zones",
+		"disco/admin", "disco/cluster", "disco/dnsserver", "disco/health", "disco/notify",
+		"disco/registry", "disco/store", "disco/store/etcdstore", "disco/tsig", "disco/zones",
 	},
 	// Test-only packages and benchmark tools stand outside the server.
 	"disco/e2e":           nil,

@@ -162,7 +162,12 @@ func (c *Config) discovery(q query, n name, snap *registry.Snapshot) response {
 	case kindInstance:
 		c.instance(q, n, snap, &r)
 	case kindAddr:
-		if addrType(n.addr) == q.qtype {
+		// Only registered addresses: the zone stays finite, so a
+		// transfer carries every name DNS answers.
+		r.dep = dependency{addr: n.addr, hasAddr: snap.HasAddress(n.addr)}
+		if !r.dep.hasAddr {
+			r.rcode = dns.RcodeNameError
+		} else if addrType(n.addr) == q.qtype {
 			r.answer = append(r.answer, addressRecord(q.name, n.addr, c.TTL))
 		} else if q.qtype == dns.TypeANY {
 			r.answer = append(r.answer, hinfoRFC8482(q.name, c.TTL))

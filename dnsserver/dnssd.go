@@ -43,11 +43,6 @@ func (c *Config) serviceInstanceName(in *registry.Instance) string {
 	return in.ID + "." + c.serviceType(in.Service)
 }
 
-// instanceName is <id>.<service>.instance.D, the DNS-SD SRV target.
-func (c *Config) instanceName(in *registry.Instance) string {
-	return in.ID + "." + in.Service + "." + instanceLabel + "." + c.Domain
-}
-
 // browse answers the service instance enumeration of _svc._tcp.service.D:
 // one PTR per served instance, with their SRV, TXT and addresses as
 // additional records (RFC 6763 section 12.1).
@@ -56,7 +51,7 @@ func (c *Config) browse(owner string, sel selection, ttl uint32, r *response) {
 		inst := c.serviceInstanceName(in)
 		r.answer = append(r.answer, &dns.PTR{Hdr: header(owner, dns.TypePTR, ttl), Ptr: inst})
 		r.extra = append(r.extra, c.dnssdSRV(inst, in, ttl), dnssdTXT(inst, in, ttl))
-		r.extra = append(r.extra, addressRecord(c.instanceName(in), in.Address, ttl))
+		r.extra = append(r.extra, addressRecord(c.instanceName(in.Service, in.ID), in.Address, ttl))
 	}
 }
 
@@ -84,7 +79,7 @@ func (c *Config) serviceInstance(q query, n name, snap *registry.Snapshot, r *re
 	switch q.qtype {
 	case dns.TypeSRV:
 		r.answer = append(r.answer, c.dnssdSRV(q.name, in, ttl))
-		r.extra = append(r.extra, addressRecord(c.instanceName(in), in.Address, ttl))
+		r.extra = append(r.extra, addressRecord(c.instanceName(in.Service, in.ID), in.Address, ttl))
 	case dns.TypeTXT:
 		r.answer = append(r.answer, dnssdTXT(q.name, in, ttl))
 	case dns.TypeANY:
@@ -93,7 +88,7 @@ func (c *Config) serviceInstance(q query, n name, snap *registry.Snapshot, r *re
 }
 
 func (c *Config) dnssdSRV(owner string, in *registry.Instance, ttl uint32) dns.RR {
-	return srvRecord(owner, in, c.instanceName(in), ttl)
+	return srvRecord(owner, in, c.instanceName(in.Service, in.ID), ttl)
 }
 
 // dnssdTXT is the DNS-SD TXT record of an instance (RFC 6763 section 6):

@@ -1,18 +1,20 @@
 package dnsserver
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 	"unsafe"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 
 	"disco/registry"
-	"disco/zones"
 )
 
 // The UDP fast path answers the common query — one question, class IN,
@@ -125,6 +127,13 @@ type cached struct {
 	variants  [][]byte
 	rcode     int
 	truncated bool
+	// addr and hasAddr: see dependency.
+	addr    netip.Addr
+	hasAddr bool
+	// serialAt holds, per variant, the offsets of the discovery zone's
+	// SOA serials in it, rewritten with the current serial on every hit:
+	// a new serial does not make negative answers stale.
+	serialAt [][]int
 }
 
 // valid reports whether the answer still holds for snap and the zones of
@@ -133,8 +142,11 @@ func (c *cached) valid(snap *registry.Snapshot, zgen uint64) bool {
 	if c.zgen != zgen {
 		return false
 	}
-	if c.all {
-		return snap.Version() == c.version
+	if c.all && snap.Version() != c.version {
+		return false
+	}
+	if c.addr.IsValid() && snap.HasAddress(c.addr) != c.hasAddr {
+		return false
 	}
 	if c.service == "" {
 		return true
@@ -171,6 +183,9 @@ type scratch struct {
 	// conn is the socket the packets came in on, where answers computed
 	// later (UPDATE) are sent; nil answers them in place.
 	conn *net.UDPConn
+	// from is the client of the packet being answered (zero when the
+	// loop does not decode it); transfer rules match it.
+	from netip.AddrPort
 }
 
 func newScratch() *scratch {
@@ -182,6 +197,7 @@ func newScratch() *scratch {
 // or nil to stay silent. from is only read by the query log: callers may
 // pass the zero value when h.qlog is nil.
 func (h *Handler) serveUDP(pkt []byte, from netip.AddrPort, s *scratch) []byte {
+	s.from = from
 	if isUpdate(pkt) {
 		return h.serveUpdateUDP(pkt, from, s.conn)
 	}
@@ -200,7 +216,8 @@ func (h *Handler) answerUDP(pkt []byte, s *scratch) (out []byte, qtype uint16, r
 	if !ok {
 		return h.slowUDP(pkt, s)
 	}
-	snap, zs := h.src.Snapshot(), h.currentZones()
+	st := h.zone.current()
+	snap, zs := st.snap, st.zs
 	var zgen uint64
 	if zs != nil {
 		zgen = zs.Generation()
@@ -208,18 +225,23 @@ func (h *Handler) answerUDP(pkt []byte, s *scratch) (out []byte, qtype uint16, r
 	c, hit := h.cache.get(key)
 	if !hit || !c.valid(snap, zgen) {
 		h.stats.cacheMisses.Add(1)
-		c = h.build(key, q, snap, zs, zgen)
+		c = h.build(key, q, st, zgen)
 		if c == nil {
 			return h.slowUDP(pkt, s)
 		}
 	} else {
 		h.stats.cacheHits.Add(1)
 	}
-	v := c.variants[0]
+	i := 0
 	if len(c.variants) > 1 {
-		v = c.variants[rand.IntN(len(c.variants))]
+		i = rand.IntN(len(c.variants))
 	}
-	out = append(s.out[:0], v...)
+	out = append(s.out[:0], c.variants[i]...)
+	if c.serialAt != nil {
+		for _, off := range c.serialAt[i] {
+			binary.BigEndian.PutUint32(out[off:], st.serial)
+		}
+	}
 	out[0], out[1] = pkt[0], pkt[1]              // ID
 	out[2] = out[2]&^0x01 | pkt[2]&0x01          // RD copied
 	out[3] = out[3]&^0x10 | pkt[3]&0x10          // CD copied
@@ -232,7 +254,7 @@ func (h *Handler) answerUDP(pkt []byte, s *scratch) (out []byte, qtype uint16, r
 }
 
 // build computes and caches the answer for a fast-path key.
-func (h *Handler) build(key []byte, q wireQuery, snap *registry.Snapshot, zs *zones.Set, zgen uint64) *cached {
+func (h *Handler) build(key []byte, q wireQuery, st *zoneState, zgen uint64) *cached {
 	name, _, err := dns.UnpackDomainName(key, 0)
 	if err != nil {
 		return nil
@@ -242,14 +264,16 @@ func (h *Handler) build(key []byte, q wireQuery, snap *registry.Snapshot, zs *zo
 	if q.edns {
 		req.SetEdns0(q.size, q.do)
 	}
-	m, dep := h.reply(req, snap, zs)
+	m, dep := h.reply(req, st)
 	if m == nil || m.Rcode == dns.RcodeServerFailure {
 		return nil
 	}
 	limit := sizeLimit(req, true)
 	answers := m.Answer
 	n := min(len(answers), maxVariants)
-	c := &cached{zgen: zgen, service: strings.Clone(dep.service), svc: dep.svc, all: dep.all, version: dep.version, rcode: m.Rcode, variants: make([][]byte, 0, max(n, 1))}
+	c := &cached{zgen: zgen, service: strings.Clone(dep.service), svc: dep.svc, all: dep.all, version: dep.version, rcode: m.Rcode, variants: make([][]byte, 0, max(n, 1)),
+		addr: dep.addr, hasAddr: dep.hasAddr}
+	stamped := hasZoneSOA(m, h.cfg.Domain)
 	rotated := make([]dns.RR, len(answers))
 	start := 0
 	if len(answers) > 0 {
@@ -270,6 +294,9 @@ func (h *Handler) build(key []byte, q wireQuery, snap *registry.Snapshot, zs *zo
 		}
 		c.variants = append(c.variants, wire)
 		c.truncated = c.truncated || v.Truncated
+		if stamped {
+			c.serialAt = append(c.serialAt, soaSerialOffsets(wire, h.cfg.Domain))
+		}
 	}
 	h.cache.lru.Add(string(key), c)
 	return c
@@ -287,6 +314,20 @@ func (h *Handler) slowUDP(pkt []byte, s *scratch) (out []byte, qtype uint16, rco
 			h.stats.count(transportUDP, 0, dns.RcodeFormatError)
 		}
 		return out, 0, dns.RcodeFormatError
+	}
+	if needsServe(req) {
+		// Signed, or a zone transfer: the path that checks TSIG.
+		w := &packetWriter{buf: s.out[:0]}
+		res := h.serve(context.Background(), Request{Wire: pkt, Msg: req, Remote: s.from}, w)
+		if !res.answered || w.out == nil {
+			h.stats.dropped.Add(1)
+			return nil, 0, 0
+		}
+		h.stats.count(transportUDP, qtypeOf(req), res.rcode)
+		if res.truncated {
+			h.stats.truncated.Add(1)
+		}
+		return w.out, qtypeOf(req), res.rcode
 	}
 	resp := h.Respond(req, true)
 	if resp == nil {
@@ -323,4 +364,18 @@ func qtypeOf(m *dns.Msg) uint16 {
 		return 0
 	}
 	return m.Question[0].Qtype
+}
+
+// packetWriter keeps the one message of a UDP response.
+type packetWriter struct {
+	buf []byte
+	out []byte
+}
+
+func (p *packetWriter) WriteMessage(wire []byte, _ time.Time) error {
+	if p.out != nil {
+		return errors.New("a UDP response is one message")
+	}
+	p.out = append(p.buf, wire...)
+	return nil
 }

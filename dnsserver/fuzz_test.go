@@ -60,7 +60,9 @@ func FuzzHandler(f *testing.F) {
 				t.Fatalf("Respond(udp=%v): answer of %d bytes, over the limit %d", udp, len(wire), limit)
 			}
 			m := checkReply(t, wire, req.Id)
-			if udp && out != nil {
+			// Signed requests and transfers are answered by Serve, which
+			// Respond does not cover.
+			if udp && out != nil && !needsServe(req) {
 				if fast := checkReply(t, out, req.Id); fast.Rcode != m.Rcode {
 					t.Fatalf("UDP path answers %s, Respond %s", dns.RcodeToString[fast.Rcode], dns.RcodeToString[m.Rcode])
 				}

@@ -1,16 +1,17 @@
 package dnsserver
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/miekg/dns"
 
 	"disco/registry"
+	"disco/tsig"
 	"disco/zones"
 )
 
@@ -52,14 +53,29 @@ type Config struct {
 	// CacheSize is the number of pre-packed answers kept (default
 	// DefaultCacheSize).
 	CacheSize int
-	// Serial is the serial of the synthesized SOA. Nothing transfers the
-	// discovery domain, so it is fixed for the life of the process (the
-	// start time is a good value); a fixed serial keeps negative answers
-	// cacheable per service.
+	// Serials allocates the discovery zone's SOA serials (see serial.go);
+	// nil starts at Serial and counts up in memory.
+	Serials *Serials
+	// Serial is the first serial when Serials is nil.
 	Serial uint32
 	// ReverseZones are the prefixes whose in-addr.arpa. or ip6.arpa. zone
 	// disco serves, each on an octet (IPv4) or nibble (IPv6) boundary.
 	ReverseZones []netip.Prefix
+	// TSIG holds the keys that sign requests and responses (RFC 8945); nil
+	// knows no key, so every signed request gets BADKEY.
+	TSIG *tsig.Keyring
+	// Transfer says who may transfer the zones and how (see transfer.go).
+	Transfer TransferConfig
+	// Notify, when not nil, is told every zone's SOA at the start of Run
+	// and again after each change: the discovery zone when its serial
+	// moves, a static zone when a reload changes its serial. It must not
+	// block.
+	Notify func(zone string, soa *dns.SOA)
+	// JournalVersions and JournalBytes bound the discovery zone's history
+	// kept for IXFR (defaults DefaultJournalVersions and
+	// DefaultJournalBytes).
+	JournalVersions int
+	JournalBytes    int
 	// QueryLog, when not nil, gets one Info record per answered query (see
 	// querylog.go). Nil turns the query log off; it then costs one pointer
 	// check per query.
@@ -89,6 +105,9 @@ func (c *Config) Validate() error {
 	if len(c.NSAddrs) == 0 {
 		errs = append(errs, "at least one name server address is needed for the apex NS glue")
 	}
+	if err := c.Transfer.validate(c.TSIG); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("dns config: %s", strings.Join(errs, "; "))
 	}
@@ -106,8 +125,8 @@ type Handler struct {
 	cache *answerCache
 	stats stats
 	upd   *updates // nil: UPDATE is refused
-	// tcpUpdates passes UPDATE messages read over TCP to ServeDNS.
-	tcpUpdates rawUpdates
+	zone  *zoneTracker
+	xfr   *transfers
 }
 
 // NewHandler returns a handler answering from the registry src and the
@@ -119,7 +138,17 @@ func NewHandler(cfg Config, src Source, zs ZoneSource, log *slog.Logger) *Handle
 	log = log.With("component", "dns")
 	cfg.reverse = reverseZones(cfg.ReverseZones)
 	cfg.addrs = newAddrIndex(cfg.reverse)
-	return &Handler{cfg: cfg, src: src, zones: zs, log: log, qlog: cfg.QueryLog, cache: newAnswerCache(cfg.CacheSize)}
+	h := &Handler{cfg: cfg, src: src, zones: zs, log: log, qlog: cfg.QueryLog, cache: newAnswerCache(cfg.CacheSize)}
+	h.zone = newZoneTracker(&h.cfg, src, zs, log)
+	h.xfr = newTransfers(cfg.Transfer)
+	return h
+}
+
+// Run keeps the discovery zone's serial and history current as the
+// registry and the zones change, and tells Config.Notify about every zone
+// at the start and after each change, until ctx is done.
+func (h *Handler) Run(ctx context.Context) error {
+	return h.zone.run(ctx)
 }
 
 // currentZones returns the zones to answer from, or nil.
@@ -130,52 +159,30 @@ func (h *Handler) currentZones() *zones.Set {
 	return h.zones.Current()
 }
 
-// ServeDNS answers one query, or stays silent when the message must not be
-// answered (it is itself a response).
-// It serves the TCP listener; UDP has its own loop (see Server).
+// ServeDNS answers one request received by a miekg/dns server (see
+// Serve). It implements dns.Handler. TSIG needs the request as received:
+// the TCP listener passes it through Serve directly (see tcpraw.go); here
+// the parsed message is packed again, which verifies only when the client
+// packed it the same way.
 func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	if req.Opcode == dns.OpcodeUpdate && !req.Response {
-		h.serveUpdateConn(w, req)
-		return
-	}
-	start := time.Now()
 	udp := w.LocalAddr() != nil && w.LocalAddr().Network() == "udp"
-	t := transportTCP
-	if udp {
-		t = transportUDP
-	}
-	resp := h.Respond(req, udp)
-	if resp == nil {
-		h.stats.dropped.Add(1)
-		return
-	}
-	h.stats.count(t, qtypeOf(req), resp.Rcode)
-	if resp.Truncated {
-		h.stats.truncated.Add(1)
-	}
-	took := time.Since(start)
-	h.stats.observe(took)
-	if err := w.WriteMsg(resp); err != nil {
-		h.log.Debug("write response", "err", err)
-	}
-	if h.qlog != nil {
-		client := ""
-		if a := w.RemoteAddr(); a != nil {
-			client = a.String()
-		}
-		h.logQuery(client, qnameOf(req), qtypeOf(req), resp.Rcode, t, resp.Truncated, took)
-	}
+	h.Serve(context.Background(), Request{Msg: req, TCP: !udp, Remote: addrPortOf(w.RemoteAddr())}, responseWriter{w})
 }
 
 // Respond answers req as received over UDP (udp) or TCP. It returns nil
 // when req must get no answer (it is itself a response).
 func (h *Handler) Respond(req *dns.Msg, udp bool) *dns.Msg {
-	m, _ := h.reply(req, h.src.Snapshot(), h.currentZones())
+	return h.respond(req, sizeLimit(req, udp))
+}
+
+// respond answers req within limit bytes.
+func (h *Handler) respond(req *dns.Msg, limit int) *dns.Msg {
+	m, _ := h.reply(req, h.zone.current())
 	if m == nil {
 		return nil
 	}
 	rand.Shuffle(len(m.Answer), func(i, j int) { m.Answer[i], m.Answer[j] = m.Answer[j], m.Answer[i] })
-	fit(m, sizeLimit(req, udp))
+	fit(m, limit)
 	return m
 }
 
@@ -202,6 +209,11 @@ type dependency struct {
 	// snapshot version.
 	all     bool
 	version uint64
+	// addr, when valid, is the address whose registration the answer
+	// depends on (a <hex>.addr.D name), and hasAddr whether it was
+	// registered.
+	addr    netip.Addr
+	hasAddr bool
 }
 
 // reply builds the response to req from snap, in registry order (not
@@ -209,7 +221,8 @@ type dependency struct {
 // when req must get no answer. The guards run in a fixed order: responses
 // are dropped; then opcode, question count and EDNS shape, EDNS version,
 // class and type; a panic becomes SERVFAIL.
-func (h *Handler) reply(req *dns.Msg, snap *registry.Snapshot, zs *zones.Set) (m *dns.Msg, dep dependency) {
+func (h *Handler) reply(req *dns.Msg, st *zoneState) (m *dns.Msg, dep dependency) {
+	snap, zs := st.snap, st.zs
 	if req.Response {
 		return nil, dep
 	}
@@ -265,6 +278,8 @@ func (h *Handler) reply(req *dns.Msg, snap *registry.Snapshot, zs *zones.Set) (m
 	m.Answer = r.answer
 	m.Ns = r.ns
 	m.Extra = append(r.extra, m.Extra...) // OPT stays last
+	stampSerial(m.Answer, h.cfg.Domain, st.serial)
+	stampSerial(m.Ns, h.cfg.Domain, st.serial)
 	if r.ede != "" && opt != nil {
 		resOpt := m.IsEdns0()
 		resOpt.Option = append(resOpt.Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: r.ede})

@@ -131,7 +131,7 @@ func (c *Config) reverseAnswer(q query, z *reverseZone, snap *registry.Snapshot)
 			switch q.qtype {
 			case dns.TypePTR:
 				for _, in := range ins {
-					r.answer = append(r.answer, &dns.PTR{Hdr: header(q.name, dns.TypePTR, c.TTL), Ptr: c.instanceName(in)})
+					r.answer = append(r.answer, &dns.PTR{Hdr: header(q.name, dns.TypePTR, c.TTL), Ptr: c.instanceName(in.Service, in.ID)})
 				}
 			case dns.TypeANY:
 				r.answer = append(r.answer, hinfoRFC8482(q.name, c.TTL))

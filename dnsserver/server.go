@@ -74,9 +74,10 @@ type Server struct {
 	handler *Handler
 	log     *slog.Logger
 
-	udp []*net.UDPConn
-	tcp net.Listener
-	rrl *rrl // nil: no rate limiting
+	udp   []*net.UDPConn
+	tcp   net.Listener
+	rrl   *rrl // nil: no rate limiting
+	conns *tcpConns
 }
 
 // NewServer returns a server for handler. It binds nothing until Listen.
@@ -87,7 +88,7 @@ func NewServer(cfg ServerConfig, handler *Handler, log *slog.Logger) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "dns")
-	s := &Server{cfg: cfg, handler: handler, log: log}
+	s := &Server{cfg: cfg, handler: handler, log: log, conns: newTCPConns()}
 	if cfg.RRL.Rate > 0 {
 		s.rrl = newRRL(cfg.RRL, time.Now())
 	}
@@ -144,7 +145,7 @@ func (s *Server) listen() (err error) {
 		return fmt.Errorf("listen tcp %s: %w", addr, err)
 	}
 	s.udp = conns
-	s.tcp = &limitListener{Listener: tcp, max: int64(s.cfg.MaxTCPConns)}
+	s.tcp = &limitListener{Listener: tcp, max: int64(s.cfg.MaxTCPConns), onClose: s.conns.forget}
 	return nil
 }
 
@@ -164,9 +165,12 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.New("dns server: Listen was not called")
 	}
 	idle := s.cfg.TCPIdleTimeout
-	tcp := &dns.Server{Listener: s.tcp, Handler: s.handler, ReadTimeout: s.cfg.TCPReadTimeout,
+	tcp := &dns.Server{Listener: s.tcp, ReadTimeout: s.cfg.TCPReadTimeout,
 		IdleTimeout: func() time.Duration { return idle }, MaxTCPQueries: s.cfg.MaxTCPQueries,
-		MsgAcceptFunc: acceptMsg, DecorateReader: s.handler.tcpUpdates.decorate}
+		// Serve gets every request with the bytes as received (TSIG) and
+		// answers every opcode itself.
+		Handler:        &tcpHandler{h: s.handler, conns: s.conns, ctx: ctx, timeout: s.handler.xfr.cfg.WriteTimeout},
+		DecorateReader: s.conns.decorate, MsgAcceptFunc: acceptRequests}
 	errc := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -239,8 +243,9 @@ func (s *Server) serveUDPSimple(c *net.UDPConn) {
 // them queue, so a flood of idle connections cannot exhaust the process.
 type limitListener struct {
 	net.Listener
-	max    int64
-	active atomic.Int64
+	max     int64
+	active  atomic.Int64
+	onClose func(net.Conn) // nil: none
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -265,6 +270,21 @@ type countedConn struct {
 }
 
 func (c *countedConn) Close() error {
-	c.once.Do(func() { c.l.active.Add(-1) })
+	c.once.Do(func() {
+		c.l.active.Add(-1)
+		if c.l.onClose != nil {
+			c.l.onClose(c)
+		}
+	})
 	return c.Conn.Close()
+}
+
+// acceptRequests lets every message that is not a response reach the
+// handler, which answers opcodes and malformed counts itself (and checks
+// their TSIG first).
+func acceptRequests(dh dns.Header) dns.MsgAcceptAction {
+	if dh.Bits&(1<<15) != 0 {
+		return dns.MsgIgnore
+	}
+	return dns.MsgAccept
 }

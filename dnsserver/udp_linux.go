@@ -86,10 +86,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 				continue // no one can receive an answer at port 0
 			}
 			pkt := bufs[i*udpSlotBytes : i*udpSlotBytes+int(in[i].len)]
-			var from netip.AddrPort
-			if s.handler.qlog != nil || s.rrl != nil {
-				from = sockaddrAddrPort(&names[i])
-			}
+			from := sockaddrAddrPort(&names[i]) // cheap; needed by RRL, the query log and transfer rules
 			resp, limited := []byte(nil), false
 			if s.rrl != nil {
 				resp, limited = s.rateLimit(pkt, from.Addr(), start, slots[i])

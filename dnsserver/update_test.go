@@ -45,8 +45,9 @@ func updateHandler(t testing.TB, reg *registry.Registry, cfg Config) *Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.TSIG = ring
 	h := NewHandler(cfg, reg, nil, nil)
-	h.EnableUpdates(UpdateConfig{Registry: reg, Keys: ring, Allow: []string{updKey}})
+	h.EnableUpdates(UpdateConfig{Registry: reg, Allow: []string{updKey}})
 	return h
 }
 

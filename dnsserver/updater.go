@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"disco/registry"
-	"disco/tsig"
 )
 
 // Updater writes a batch of registrations planned against the registry's
@@ -34,8 +33,6 @@ const updateTimeout = 30 * time.Second
 type UpdateConfig struct {
 	// Registry receives the writes.
 	Registry Updater
-	// Keys verifies the TSIG of requests (nil: no keys).
-	Keys *tsig.Keyring
 	// Allow names the keys (canonical names) that may update.
 	Allow []string
 	// MaxInFlight bounds the updates processed at once; default
@@ -67,60 +64,66 @@ func isUpdate(pkt []byte) bool {
 	return len(pkt) >= 12 && pkt[2]&0x80 == 0 && int(pkt[2]>>3&0xf) == dns.OpcodeUpdate
 }
 
-// serveUpdateUDP processes an UPDATE that came over UDP from the client at
+// serveUpdateUDP serves an UPDATE that came over UDP from the client at
 // from. Updates wait for a durable write, so they do not hold the socket's
-// reader: each runs in its own goroutine (at most MaxInFlight at once) and
-// writes its answer itself on conn. Without conn (tests), it answers in
-// place. It returns what to send now: nil, or the answer when no slot is
-// free or without conn.
+// reader: each runs in its own goroutine (at most MaxInFlight at once,
+// more are answered SERVFAIL at once) and writes its answer itself on
+// conn. Without conn (tests) or without updates, it answers in place. It
+// returns what to send now, or nil.
 func (h *Handler) serveUpdateUDP(pkt []byte, from netip.AddrPort, conn *net.UDPConn) []byte {
-	if conn == nil || h.upd == nil {
-		return h.serveUpdate(pkt) // nothing to wait for without updates
-	}
-	if !h.acquireUpdate() {
-		return h.updateBusy(pkt)
-	}
-	raw := append([]byte(nil), pkt...)
-	go func() {
-		defer h.releaseUpdate()
-		if out := h.serveUpdate(raw); out != nil {
-			if _, err := conn.WriteToUDPAddrPort(out, from); err != nil && !errors.Is(err, net.ErrClosed) {
-				h.log.Debug("udp write", "to", from.String(), "err", err)
-			}
+	req := new(dns.Msg)
+	if err := req.Unpack(pkt); err != nil {
+		if out := formErr(pkt, newScratch()); out != nil {
+			return append([]byte(nil), out...)
 		}
+		return nil
+	}
+	r := Request{Wire: pkt, Msg: req, Remote: from}
+	if conn == nil || h.upd == nil {
+		w := &packetWriter{}
+		h.Serve(context.Background(), r, w)
+		return w.out
+	}
+	if !h.upd.acquire() {
+		return h.updateBusy(req)
+	}
+	r.Wire = append([]byte(nil), pkt...)
+	go func() {
+		defer h.upd.release()
+		h.Serve(context.Background(), r, udpWriter{conn, from})
 	}()
 	return nil
 }
 
-// serveUpdateTCP processes an UPDATE that came over TCP, in the
-// connection's goroutine.
-func (h *Handler) serveUpdateTCP(raw []byte) []byte {
-	if !h.acquireUpdate() {
-		return h.updateBusy(raw)
-	}
-	defer h.releaseUpdate()
-	return h.serveUpdate(raw)
+// udpWriter sends a message to a UDP client from a goroutine of its own.
+type udpWriter struct {
+	conn *net.UDPConn
+	to   netip.AddrPort
 }
 
-func (h *Handler) acquireUpdate() bool {
-	if h.upd == nil {
-		return true // refused at once, nothing to bound
+func (u udpWriter) WriteMessage(wire []byte, _ time.Time) error {
+	_, err := u.conn.WriteToUDPAddrPort(wire, u.to)
+	if errors.Is(err, net.ErrClosed) {
+		return nil // shutting down
 	}
+	return err
+}
+
+// acquire takes a slot for one more update in flight, if one is free.
+func (u *updates) acquire() bool {
 	select {
-	case h.upd.slots <- struct{}{}:
-		h.upd.wg.Add(1)
+	case u.slots <- struct{}{}:
+		u.wg.Add(1)
 		return true
 	default:
-		h.upd.busy.Add(1)
+		u.busy.Add(1)
 		return false
 	}
 }
 
-func (h *Handler) releaseUpdate() {
-	if h.upd != nil {
-		<-h.upd.slots
-		h.upd.wg.Done()
-	}
+func (u *updates) release() {
+	<-u.slots
+	u.wg.Done()
 }
 
 // waitUpdates waits for the updates in flight to finish.
@@ -130,18 +133,15 @@ func (h *Handler) waitUpdates() {
 	}
 }
 
-// updateBusy is the answer to an UPDATE that found no free slot: SERVFAIL,
-// unsigned (verifying the signature would cost what the bound saves).
-func (h *Handler) updateBusy(raw []byte) []byte {
-	req := new(dns.Msg)
-	if err := req.Unpack(raw); err != nil {
-		return nil
-	}
+// updateBusy is the answer to an UPDATE over UDP that found no free slot:
+// SERVFAIL, unsigned (checking the signature would cost what the bound
+// saves).
+func (h *Handler) updateBusy(req *dns.Msg) []byte {
 	m := updateReply(req)
 	m.Rcode = dns.RcodeServerFailure
 	if opt, ok := ednsOf(req); ok && opt != nil {
 		m.SetEdns0(UDPSize, opt.Do())
-		addEDE(m, dns.ExtendedErrorCodeOther, "too many updates in flight; retry shortly")
+		addEDE(m, dns.ExtendedErrorCodeOther, busyText)
 	}
 	out, err := m.Pack()
 	if err != nil {
@@ -150,13 +150,14 @@ func (h *Handler) updateBusy(raw []byte) []byte {
 	return out
 }
 
+const busyText = "too many updates in flight; retry shortly"
+
 // updateReply returns the skeleton of the answer to an UPDATE: its ID,
 // opcode and zone section.
 func updateReply(req *dns.Msg) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.RecursionAvailable = false
-	m.RecursionDesired = false
 	return m
 }
 
@@ -166,40 +167,29 @@ func addEDE(m *dns.Msg, code uint16, text string) {
 	}
 }
 
-// serveUpdate processes one UPDATE request as received (raw) and returns
-// the answer on the wire, signed when the request was, or nil for none.
-func (h *Handler) serveUpdate(raw []byte) []byte {
-	req := new(dns.Msg)
-	if err := req.Unpack(raw); err != nil {
-		if out := formErr(raw, newScratch()); out != nil {
-			return append([]byte(nil), out...)
-		}
-		return nil
-	}
-	if req.Response {
-		return nil
-	}
+// updateResponse answers an UPDATE whose TSIG, if any, checked out: key
+// is the key that signed it ("" for none). Over TCP it takes a slot of
+// its own (over UDP, serveUpdateUDP took it).
+func (h *Handler) updateResponse(req *dns.Msg, key string, tcp bool) *dns.Msg {
 	m := updateReply(req)
-	var keys *tsig.Keyring
-	if h.upd != nil {
-		keys = h.upd.cfg.Keys
-	}
-	check := keys.Verify(raw, req)
 	opt, optOK := ednsOf(req)
-	if opt != nil && !check.FormErr {
+	if opt != nil {
 		m.SetEdns0(UDPSize, opt.Do())
 	}
 	switch {
-	case check.FormErr:
-		m.Rcode = dns.RcodeFormatError
-	case check.Failed():
-		m.Rcode = dns.RcodeNotAuth // with the TSIG error, RFC 8945 section 5.2
 	case !optOK:
 		m.Rcode = dns.RcodeFormatError
 	case opt != nil && opt.Version() != 0:
 		m.Rcode = dns.RcodeBadVers
+	case tcp && h.upd != nil && !h.upd.acquire():
+		m.Rcode = dns.RcodeServerFailure
+		addEDE(m, dns.ExtendedErrorCodeOther, busyText)
+		return m
 	default:
-		if e := h.update(req, check.KeyName()); e != nil {
+		if tcp && h.upd != nil {
+			defer h.upd.release()
+		}
+		if e := h.update(req, key); e != nil {
 			m.Rcode = e.rcode
 			addEDE(m, e.ede, e.text)
 		}
@@ -214,18 +204,7 @@ func (h *Handler) serveUpdate(raw []byte) []byte {
 			h.upd.refused.Add(1)
 		}
 	}
-	var out []byte
-	var err error
-	if signer := check.Signer(); signer != nil {
-		out, err = signer.Sign(m, time.Now())
-	} else {
-		out, err = m.Pack()
-	}
-	if err != nil {
-		h.log.Error("pack update answer", "err", err)
-		return nil
-	}
-	return out
+	return m
 }
 
 // update checks an UPDATE signed by key ("" for none) and writes it into

@@ -59,7 +59,9 @@ docs    IN A   192.0.2.2
 func TestAnswerWithZones(t *testing.T) {
 	reg := testRegistry(t, fixture, nil)
 	const exSOA = "example.com. 60 IN SOA ns1.example.com. hostmaster.example.com. 2026112501 3600 600 86400 60"
-	const dSOA = "disco.internal. 10 IN SOA ns.disco.internal. ops.example.com. 7 3600 600 86400 10"
+	// A zone file for the discovery domain supplies its SOA, but the serial
+	// is the discovery zone's (it moves with the registry).
+	const dSOA = "disco.internal. 10 IN SOA ns.disco.internal. ops.example.com. 1767225600 3600 600 86400 10"
 	tests := []struct {
 		name      string
 		zones     []string
@@ -96,7 +98,7 @@ func TestAnswerWithZones(t *testing.T) {
 			answer: []string{"v2.web.service.disco.internal. 5 IN A 10.0.0.3"}},
 		// A zone file for the discovery domain supplies its apex and static names.
 		{name: "domain zone SOA", zones: []string{domainZone}, qname: "disco.internal.", qtype: dns.TypeSOA, aa: true,
-			answer: []string{"disco.internal. 60 IN SOA ns.disco.internal. ops.example.com. 7 3600 600 86400 10"}},
+			answer: []string{"disco.internal. 60 IN SOA ns.disco.internal. ops.example.com. 1767225600 3600 600 86400 10"}},
 		{name: "domain zone NS", zones: []string{domainZone}, qname: "disco.internal.", qtype: dns.TypeNS, aa: true,
 			answer: []string{"disco.internal. 60 IN NS ns.disco.internal."}, extraHas: "192.0.2.1"},
 		{name: "domain zone static name", zones: []string{domainZone}, qname: "docs.disco.internal.", qtype: dns.TypeA, aa: true,

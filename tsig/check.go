@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -156,6 +157,24 @@ func (s *Signer) Sign(m *dns.Msg, now time.Time) ([]byte, error) {
 	s.prevMAC = mac
 	s.messages++
 	return wire, nil
+}
+
+// ErrUnsigned means a response to a signed request carries no TSIG.
+var ErrUnsigned = errors.New("tsig: the answer is not signed")
+
+// VerifyResponse checks the TSIG of raw (parsed: m), the response to the
+// message s signed last.
+func (s *Signer) VerifyResponse(raw []byte, m *dns.Msg) error {
+	t := m.IsTsig()
+	switch {
+	case t == nil:
+		return ErrUnsigned
+	case t.Error != 0:
+		return fmt.Errorf("tsig: the peer answered %s", dns.RcodeToString[int(t.Error)])
+	case s.key == nil || !strings.EqualFold(dns.CanonicalName(t.Hdr.Name), s.key.Name):
+		return fmt.Errorf("tsig: the answer is signed with another key (%s)", t.Hdr.Name)
+	}
+	return dns.TsigVerifyWithProvider(slices.Clone(raw), s.key, s.prevMAC, false)
 }
 
 // Len returns how many bytes the TSIG record adds to a message.

@@ -23,6 +23,7 @@ type serverMetrics struct {
 	commitLatency prometheus.Histogram
 	zoneReloads   *prometheus.CounterVec
 	zonesLoaded   prometheus.Gauge
+	notifyLatency prometheus.Histogram
 }
 
 // newServerMetrics registers the metrics of disco in a new registry; the
@@ -58,6 +59,10 @@ func newServerMetrics() *serverMetrics {
 		zonesLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "disco_zones", Help: "Static zones served.",
 		}),
+		notifyLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "disco_notify_latency_seconds", Help: "Time from a zone change to a secondary's answer to its NOTIFY (coalescing and retries included).",
+			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 2, 5, 30, 120},
+		}),
 	}
 	ver, rev := buildVersion()
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -66,7 +71,7 @@ func newServerMetrics() *serverMetrics {
 	})
 	buildInfo.Set(1)
 	m.reg.MustRegister(m.checks, m.checkDuration, m.checkLag, m.commits, m.commitChanges, m.commitLatency,
-		m.zoneReloads, m.zonesLoaded, buildInfo,
+		m.zoneReloads, m.zonesLoaded, m.notifyLatency, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -115,6 +120,11 @@ func (m *serverMetrics) onCommit(changes int, took time.Duration, err error) {
 	m.commits.WithLabelValues("ok").Inc()
 	m.commitChanges.Observe(float64(changes))
 	m.commitLatency.Observe(took.Seconds())
+}
+
+// onNotify records one NOTIFY a secondary answered.
+func (m *serverMetrics) onNotify(_ string, _ uint32, latency time.Duration) {
+	m.notifyLatency.Observe(latency.Seconds())
 }
 
 // onReload records one zone reload.

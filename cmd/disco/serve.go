@@ -59,6 +59,9 @@ type serveConfig struct {
 	// MemberTTL is how long a server that stopped renewing its membership
 	// keeps its share of the health checks.
 	MemberTTL time.Duration
+
+	// TSIG, zone transfers and NOTIFY (transfer.go).
+	Transfer transferConfig
 }
 
 // DefaultCommitDelay is the default of --commit-delay: on a disk whose
@@ -73,7 +76,7 @@ func serveFlags() []cli.Flag {
 	str := func(name, value, usage string) cli.Flag {
 		return &cli.StringFlag{Name: name, Value: value, Usage: usage, EnvVars: env(name)}
 	}
-	return []cli.Flag{
+	return append([]cli.Flag{
 		str("dns-addr", "127.0.0.1:8053", "UDP and TCP address to answer DNS on"),
 		str("admin-addr", "127.0.0.1:8054", "address of the admin HTTP API"),
 		str("domain", "disco.internal.", "the discovery domain"),
@@ -110,7 +113,7 @@ func serveFlags() []cli.Flag {
 		str("etcd-password", "", "password of --etcd-username"),
 		&cli.DurationFlag{Name: "etcd-timeout", Value: etcdstore.DefaultTimeout, Usage: "longest wait for etcd per write; a write that takes longer fails with 503", EnvVars: env("etcd-timeout")},
 		&cli.DurationFlag{Name: "member-ttl", Value: cluster.DefaultTTL, Usage: "with --store etcd: how soon the other servers take over the health checks of a server that died", EnvVars: env("member-ttl")},
-	}
+	}, transferFlags(env)...)
 }
 
 func serveCommand() *cli.Command {
@@ -190,6 +193,9 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		errs = append(errs, err)
 	}
 	if err := cfg.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Transfer, err = transferConfigFrom(c); err != nil {
 		errs = append(errs, err)
 	}
 	return cfg, errors.Join(errs...)

@@ -19,6 +19,7 @@ import (
 	"disco/cluster"
 	"disco/dnsserver"
 	"disco/health"
+	"disco/notify"
 	"disco/registry"
 	"disco/store/etcdstore"
 	"disco/zones"
@@ -73,10 +74,18 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 	if cfg.QueryLog {
 		qlog = queryLogger(log)
 	}
+	serials, err := zoneSerials(cfg, be)
+	if err != nil {
+		return err
+	}
+	notifier := notify.New(notify.Config{Targets: cfg.Transfer.Notify, Key: cfg.Transfer.NotifyKey, Logger: log,
+		OnSent: metrics.onNotify})
 	handler := dnsserver.NewHandler(dnsserver.Config{
 		Domain: cfg.Domain, TTL: cfg.DNSTTL, NegativeTTL: cfg.NegativeTTL,
 		ServeWarning: cfg.ServeWarning, MinHealthyPercent: cfg.MinHealthyPercent, NSAddrs: cfg.NSAddrs,
-		Serial: uint32(time.Now().Unix()), QueryLog: qlog,
+		Serials: serials, QueryLog: qlog,
+		TSIG: cfg.Transfer.Keys, Transfer: dnsserver.TransferConfig{Allow: cfg.Transfer.TransferAllow},
+		Notify: notifier.Notify,
 	}, reg, zm, log)
 	metrics.register(handler, registryCollector{reg})
 	dnsSrv := dnsserver.NewServer(dnsserver.ServerConfig{
@@ -153,6 +162,8 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 			return nil
 		}},
 		{"reloader", func(ctx context.Context) error { reloadOnHangup(ctx, reloadZones, log); return nil }},
+		{"zone serial", handler.Run},
+		{"notify", notifier.Run},
 	}
 	parts = append(parts, clusterParts...)
 	done := make(chan error, len(parts))

@@ -97,6 +97,9 @@ type Store struct {
 	loaded int64
 
 	lastSync atomic.Int64 // unix nanoseconds
+	// revision is the newest etcd revision this server's registry
+	// reflects: read by Load, delivered by Watch, or written by Commit.
+	revision atomic.Int64
 }
 
 var _ registry.Store = (*Store)(nil)
@@ -143,6 +146,21 @@ func (s *Store) LastSync() time.Time {
 
 func (s *Store) markSync() { s.lastSync.Store(time.Now().UnixNano()) }
 
+// Revision returns the newest etcd revision the registry reflects (what
+// Load read, what Watch delivered since, what Commit wrote). It only grows;
+// servers sharing the prefix see the same revisions.
+func (s *Store) Revision() int64 { return s.revision.Load() }
+
+// reached records that the registry reflects revision rev.
+func (s *Store) reached(rev int64) {
+	for {
+		cur := s.revision.Load()
+		if rev <= cur || s.revision.CompareAndSwap(cur, rev) {
+			return
+		}
+	}
+}
+
 // Load reads the registry under the prefix, with the health recorded for
 // each instance's current revision. A record that does not decode is an
 // error naming its key. It writes the schema version if the prefix has
@@ -172,6 +190,7 @@ func (s *Store) Load(ctx context.Context) (*registry.State, error) {
 	s.mu.Lock()
 	s.loaded = resp.Header.Revision
 	s.mu.Unlock()
+	s.reached(resp.Header.Revision)
 	s.markSync()
 	s.log.Info("registry read from etcd", "prefix", s.prefix, "revision", resp.Header.Revision,
 		"services", len(st.Services), "instances", len(st.Instances))
@@ -351,6 +370,7 @@ func (s *Store) Commit(ctx context.Context, changes []registry.Change) error {
 		s.own[strings.TrimPrefix(k, s.prefix)] = rev
 	}
 	s.mu.Unlock()
+	s.reached(rev)
 	return nil
 }
 

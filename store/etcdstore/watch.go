@@ -98,10 +98,12 @@ func (s *Store) watchFrom(ctx context.Context, t Target, rev int64) (int64, erro
 				if r := resp.Header.Revision; r > rev {
 					rev = r
 					s.passed(rev)
+					s.reached(rev)
 				}
 				s.markSync()
 			case len(resp.Events) > 0:
 				rev = s.apply(t, resp.Events)
+				s.reached(rev)
 				s.markSync()
 			}
 		}
@@ -120,6 +122,7 @@ func (s *Store) apply(t Target, events []*clientv3.Event) int64 {
 		if len(changes) == 0 {
 			return
 		}
+		s.reached(revs[len(revs)-1]) // before the registry publishes them
 		t.ApplyRemote(changes, func(i int) bool { return s.isOwn(keys[i], revs[i]) })
 		changes, keys, revs = nil, nil, nil
 	}
@@ -152,6 +155,7 @@ func (s *Store) apply(t Target, events []*clientv3.Event) int64 {
 					return registry.Change{}, false, err
 				}
 				flush()
+				s.reached(ev.Kv.ModRevision)
 				s.applyHealth(t, k, h)
 			case strings.HasPrefix(rel, dirHeartbeats) && put:
 				k, ok := splitKey(strings.TrimPrefix(rel, dirHeartbeats))
@@ -225,6 +229,7 @@ func (s *Store) reload(ctx context.Context, t Target, prev int64) (int64, error)
 		}
 	}
 	s.passed(rev)
+	s.reached(rev)
 	s.markSync()
 	s.log.Info("registry read from etcd again", "revision", rev, "previous", prev)
 	return rev, nil
