@@ -272,7 +272,8 @@ func (h *Handler) reply(req *dns.Msg, st *zoneState) (m *dns.Msg, dep dependency
 		return m, dep
 	}
 
-	r := h.cfg.answer(query{name: q.Name, canon: registry.Fold(q.Name), qtype: q.Qtype}, snap, zs)
+	canon := registry.Fold(q.Name)
+	r := h.cfg.answer(query{name: q.Name, canon: canon, qtype: q.Qtype}, snap, zs)
 	m.Rcode = r.rcode
 	m.Authoritative = r.aa
 	m.Answer = r.answer
@@ -280,6 +281,12 @@ func (h *Handler) reply(req *dns.Msg, st *zoneState) (m *dns.Msg, dep dependency
 	m.Extra = append(r.extra, m.Extra...) // OPT stays last
 	stampSerial(m.Answer, h.cfg.Domain, st.serial)
 	stampSerial(m.Ns, h.cfg.Domain, st.serial)
+	if z := h.cfg.reverseZoneOf(canon); z != nil {
+		// A reverse zone shares the discovery zone's serial; its answers
+		// depend on the whole registry, so a cached one never outlives it.
+		stampSerial(m.Answer, z.origin, st.serial)
+		stampSerial(m.Ns, z.origin, st.serial)
+	}
 	if r.ede != "" && opt != nil {
 		resOpt := m.IsEdns0()
 		resOpt.Option = append(resOpt.Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: r.ede})

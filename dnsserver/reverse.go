@@ -319,3 +319,43 @@ func (x *addrIndex) count(a netip.Addr, d int) {
 		}
 	}
 }
+
+// reverseName returns the in-addr.arpa. or ip6.arpa. name of address a.
+func reverseName(a netip.Addr) string {
+	var labels []string
+	if a.Is4() {
+		b := a.As4()
+		for i := 3; i >= 0; i-- {
+			labels = append(labels, strconv.Itoa(int(b[i])))
+		}
+		return strings.Join(append(labels, "in-addr.arpa."), ".")
+	}
+	b := a.As16()
+	for i := 31; i >= 0; i-- {
+		labels = append(labels, nibble(b, i))
+	}
+	return strings.Join(append(labels, "ip6.arpa."), ".")
+}
+
+// walkReverse calls emit with the records of reverse zone z as a zone
+// transfer carries them, in batches: soa, the apex NS, the PTR records of
+// every registered address inside the zone (as DNS answers them), and soa
+// again. The zone shares the discovery zone's serial (in soa): it changes
+// only when the registry does.
+func (c *Config) walkReverse(snap *registry.Snapshot, z *reverseZone, soa *dns.SOA, emit func([]dns.RR) error) error {
+	batch := []dns.RR{soa, &dns.NS{Hdr: header(z.origin, dns.TypeNS, c.TTL), Ns: c.nsName()}}
+	for _, a := range snap.Addresses() {
+		if !z.prefix.Contains(a) || c.reverseZoneOf(reverseName(a)) != z {
+			continue // outside, or in a more specific reverse zone
+		}
+		name := reverseName(a)
+		batch = append(batch, c.reverseAnswer(query{name: name, canon: name, qtype: dns.TypePTR}, z, snap).answer...)
+		if len(batch) >= 256 {
+			if err := emit(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	return emit(append(batch, soa))
+}

@@ -197,6 +197,10 @@ func (h *Handler) transfer(ctx context.Context, r Request, check tsig.Check, sig
 	if name != h.cfg.Domain && st.zs != nil {
 		static = st.zs.Zone(name)
 	}
+	var rev *reverseZone
+	if z := h.cfg.reverseZoneOf(name); z != nil && z.origin == name && static == nil {
+		rev = z
+	}
 	log := h.log.With("zone", name, "qtype", dns.TypeToString[q.Qtype], "client", r.Remote.String(), "key", check.KeyName())
 	refuse := func(rcode int, why string) int {
 		log.Info("zone transfer refused", "rcode", dns.RcodeToString[rcode], "reason", why)
@@ -205,8 +209,8 @@ func (h *Handler) transfer(ctx context.Context, r Request, check tsig.Check, sig
 	switch {
 	case !r.TCP && q.Qtype == dns.TypeAXFR:
 		return refuse(dns.RcodeNotImplemented, "AXFR over UDP")
-	case name != h.cfg.Domain && static == nil:
-		if _, in := parseName(name, h.cfg.Domain); in || (st.zs != nil && st.zs.Find(name) != nil) {
+	case name != h.cfg.Domain && static == nil && rev == nil:
+		if _, in := parseName(name, h.cfg.Domain); in || (st.zs != nil && st.zs.Find(name) != nil) || h.cfg.reverseZoneOf(name) != nil {
 			return refuse(dns.RcodeNotAuth, "not a zone apex")
 		}
 		return refuse(dns.RcodeRefused, "not a served zone")
@@ -214,8 +218,11 @@ func (h *Handler) transfer(ctx context.Context, r Request, check tsig.Check, sig
 		return refuse(dns.RcodeRefused, "no --transfer-allow rule matches")
 	}
 	soa := h.cfg.zoneSOA(st.snap, st.zs, st.serial)
-	if static != nil {
+	switch {
+	case static != nil:
 		soa = static.SOA()
+	case rev != nil:
+		soa = withSerial(h.cfg.reverseSOA(rev.origin, rev, h.cfg.TTL).(*dns.SOA), st.serial)
 	}
 	if q.Qtype == dns.TypeIXFR {
 		client, ok := ixfrSerial(req, name)
@@ -227,7 +234,7 @@ func (h *Handler) transfer(ctx context.Context, r Request, check tsig.Check, sig
 			log.Debug("zone transfer: SOA only", "client_serial", client, "serial", soa.Serial)
 			return s.single(dns.RcodeSuccess, soa)
 		}
-		if static == nil {
+		if static == nil && rev == nil {
 			if deltas, ok := h.zone.journal.between(client, st.serial); ok {
 				return s.run(log, h.xfr, func() error { return s.incremental(soa, client, deltas) })
 			}
@@ -239,6 +246,9 @@ func (h *Handler) transfer(ctx context.Context, r Request, check tsig.Check, sig
 				return err
 			}
 			return s.add(soa)
+		}
+		if rev != nil {
+			return h.cfg.walkReverse(st.snap, rev, soa, func(rrs []dns.RR) error { return s.add(rrs...) })
 		}
 		return h.cfg.walkZone(st.snap, st.zs, st.serial, func(rrs []dns.RR) error { return s.add(rrs...) })
 	})
