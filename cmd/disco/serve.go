@@ -62,6 +62,8 @@ type serveConfig struct {
 
 	// TSIG, zone transfers and NOTIFY (transfer.go).
 	Transfer transferConfig
+	// DNS UPDATE and reverse zones (update.go).
+	Update updateConfig
 }
 
 // DefaultCommitDelay is the default of --commit-delay: on a disk whose
@@ -113,7 +115,7 @@ func serveFlags() []cli.Flag {
 		str("etcd-password", "", "password of --etcd-username"),
 		&cli.DurationFlag{Name: "etcd-timeout", Value: etcdstore.DefaultTimeout, Usage: "longest wait for etcd per write; a write that takes longer fails with 503", EnvVars: env("etcd-timeout")},
 		&cli.DurationFlag{Name: "member-ttl", Value: cluster.DefaultTTL, Usage: "with --store etcd: how soon the other servers take over the health checks of a server that died", EnvVars: env("member-ttl")},
-	}, transferFlags(env)...)
+	}, append(transferFlags(env), updateFlags(env)...)...)
 }
 
 func serveCommand() *cli.Command {
@@ -130,7 +132,8 @@ Examples:
    disco serve --zones-dir /etc/disco/zones --dns-ttl 10s --log-format json
    disco serve --query-log --log-level warn      # only warnings and one line per query
    disco serve --rrl-rate 50 --admin-tls-cert admin.crt --admin-tls-key admin.key
-   disco serve --store etcd --etcd-endpoints http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379`,
+   disco serve --store etcd --etcd-endpoints http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379
+   disco serve --tsig-keys keys.conf --update-allow key:dhcp --reverse-zone 10.0.0.0/8   # nsupdate registers`,
 		Flags: serveFlags(),
 		Action: func(c *cli.Context) error {
 			cfg, err := serveConfigFrom(c)
@@ -196,6 +199,9 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		errs = append(errs, err)
 	}
 	if cfg.Transfer, err = transferConfigFrom(c); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Update, err = updateConfigFrom(c, cfg.Transfer.Keys, cfg.Transfer.TSIGKeysFile); err != nil {
 		errs = append(errs, err)
 	}
 	return cfg, errors.Join(errs...)
