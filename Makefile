@@ -2,7 +2,7 @@ GO ?= go
 FUZZTIME ?= 30s
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test run lint fuzz fuzz-short bench bench-go clean
+.PHONY: build test run lint fuzz fuzz-short bench bench-go bench-registrations clean
 
 build:
 	$(GO) build -o bin/disco ./cmd/disco
@@ -38,9 +38,13 @@ fuzz-short:
 clean:
 	rm -rf bin
 
-# Side-by-side with Knot DNS (installs dnsperf and knot when missing).
-bench:
+# Side-by-side with Knot DNS (installs dnsperf and knot when missing), then
+# durable registrations per second through the API and through DNS UPDATE.
+bench: bench-registrations
 	bench/knot-compare.sh
+
+bench-registrations:
+	$(GO) test -run '^$$' -bench 'Register(HTTP|Update)' -benchtime 20000x ./cmd/disco
 
 # Go benchmarks of the hot paths.
 bench-go:

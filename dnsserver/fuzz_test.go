@@ -17,9 +17,19 @@ import (
 // testdata/fuzz/FuzzHandler (real queries: A, AAAA, SRV, TXT, ANY, EDNS,
 // DO, cookies, zones, and malformed ones) and hostileCases.
 func FuzzHandler(f *testing.F) {
-	h := NewHandler(testConfig(), testRegistry(f, fixture, fixtureSettings), staticZones{parseZones(f, exampleZone, domainZone)}, nil)
+	h := NewHandler(reverseConfig("10.0.0.0/8", "fd00::/8"), testRegistry(f, fixture, fixtureSettings), staticZones{parseZones(f, exampleZone, domainZone)}, nil)
 	for _, tc := range hostileCases(f) {
 		f.Add(tc.pkt)
+	}
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{"1.0.0.10.in-addr.arpa.", dns.TypePTR}, {"0.10.in-addr.arpa.", dns.TypePTR}, {"d.f.ip6.arpa.", dns.TypeSOA},
+		{"_services._dns-sd._udp.service.disco.internal.", dns.TypePTR}, {"_web._tcp.service.disco.internal.", dns.TypePTR},
+		{"web-3._web._tcp.service.disco.internal.", dns.TypeTXT}, {"b._dns-sd._udp.disco.internal.", dns.TypePTR},
+	} {
+		f.Add(pack(f, 1, q.name, q.qtype, nil))
 	}
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		// The scratch the server's batched loop gives each datagram.

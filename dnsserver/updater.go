@@ -89,19 +89,31 @@ func (h *Handler) serveUpdateUDP(pkt []byte, from netip.AddrPort, conn *net.UDPC
 	}
 	r.Wire = append([]byte(nil), pkt...)
 	go func() {
-		defer h.upd.release()
-		h.Serve(context.Background(), r, udpWriter{conn, from})
+		w := &udpWriter{conn: conn, to: from, done: h.upd.release}
+		defer w.finish()
+		h.Serve(context.Background(), r, w)
 	}()
 	return nil
 }
 
-// udpWriter sends a message to a UDP client from a goroutine of its own.
+// udpWriter sends the answer to an UPDATE from the UDP client at to, and
+// frees the update's slot just before, so that a client that sends its
+// next UPDATE as soon as it has the answer finds the slot free.
 type udpWriter struct {
 	conn *net.UDPConn
 	to   netip.AddrPort
+	done func() // frees the slot; called once
 }
 
-func (u udpWriter) WriteMessage(wire []byte, _ time.Time) error {
+func (u *udpWriter) finish() {
+	if u.done != nil {
+		u.done()
+		u.done = nil
+	}
+}
+
+func (u *udpWriter) WriteMessage(wire []byte, _ time.Time) error {
+	u.finish()
 	_, err := u.conn.WriteToUDPAddrPort(wire, u.to)
 	if errors.Is(err, net.ErrClosed) {
 		return nil // shutting down
