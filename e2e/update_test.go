@@ -133,7 +133,7 @@ func TestNsupdate(t *testing.T) {
 	I := "instance." + domain
 	// nsupdate runs a script with key (nil: unsigned) and extra flags, and
 	// returns its exit error and output.
-	nsupdate := func(key *tsigKey, flags []string, lines ...string) (error, string) {
+	nsupdate := func(key *tsigKey, flags []string, lines ...string) (string, error) {
 		script := fmt.Sprintf("server %s %s\nzone %s\n%s\nsend\n", host, port, domain, strings.Join(lines, "\n"))
 		args := append([]string{"-t", "5", "-u", "2", "-r", "0"}, flags...)
 		if key != nil {
@@ -144,17 +144,17 @@ func TestNsupdate(t *testing.T) {
 		cmd := exec.CommandContext(ctx, bin, args...)
 		cmd.Stdin = strings.NewReader(script)
 		out, err := cmd.CombinedOutput()
-		return err, string(out)
+		return string(out), err
 	}
 	ok1 := func(key *tsigKey, flags []string, lines ...string) {
 		t.Helper()
-		if err, out := nsupdate(key, flags, lines...); err != nil {
+		if out, err := nsupdate(key, flags, lines...); err != nil {
 			t.Fatalf("nsupdate %v: %v\n%s", lines, err, out)
 		}
 	}
 	failed := func(want string, key *tsigKey, lines ...string) {
 		t.Helper()
-		err, out := nsupdate(key, nil, lines...)
+		out, err := nsupdate(key, nil, lines...)
 		if err == nil || !strings.Contains(out, "update failed: "+want) {
 			t.Errorf("nsupdate %v: %v %q, want update failed: %s", lines, err, out, want)
 		}
@@ -224,16 +224,16 @@ func TestKnsupdate(t *testing.T) {
 	d, upd, _ := updateServer(t)
 	host, port, _ := net.SplitHostPort(d.dnsAddr)
 	I := "instance." + domain
-	knsupdate := func(key tsigKey, lines ...string) (error, string) {
+	knsupdate := func(key tsigKey, lines ...string) (string, error) {
 		script := fmt.Sprintf("server %s %s\nzone %s\n%s\nsend\nanswer\n", host, port, domain, strings.Join(lines, "\n"))
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, bin, "-t", "5", "-r", "0", "-y", key.alg+":"+key.name+":"+key.secret)
 		cmd.Stdin = strings.NewReader(script)
 		out, err := cmd.CombinedOutput()
-		return err, string(out)
+		return string(out), err
 	}
-	if err, out := knsupdate(upd,
+	if out, err := knsupdate(upd,
 		"update add web-1.web."+I+" 60 A 10.0.0.1",
 		"update add web-1.web."+I+" 60 SRV 1 5 8080 web-1.web."+I,
 		`update add web-1.web.`+I+` 60 TXT "path=/"`); err != nil || !strings.Contains(out, "status: NOERROR") {
@@ -245,10 +245,10 @@ func TestKnsupdate(t *testing.T) {
 	if got := answerData(t, d, "web-1._web._tcp.service."+domain, dns.TypeTXT); !slices.Equal(got, []string{`"path=/"`}) {
 		t.Errorf("DNS-SD TXT: %v", got)
 	}
-	if err, out := knsupdate(upd, "update add web-2.web."+I+" 60 A 10.0.0.2"); err == nil || !strings.Contains(out, "status: REFUSED") {
+	if out, err := knsupdate(upd, "update add web-2.web."+I+" 60 A 10.0.0.2"); err == nil || !strings.Contains(out, "status: REFUSED") {
 		t.Errorf("knsupdate of an address alone: %v\n%s", err, out)
 	}
-	if err, out := knsupdate(upd, "update delete web-1.web."+I); err != nil || !strings.Contains(out, "status: NOERROR") {
+	if out, err := knsupdate(upd, "update delete web-1.web."+I); err != nil || !strings.Contains(out, "status: NOERROR") {
 		t.Fatalf("knsupdate delete: %v\n%s", err, out)
 	}
 	if got := instanceJSON(t, d, "web", "web-1"); got != "" {
