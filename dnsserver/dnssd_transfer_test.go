@@ -23,9 +23,9 @@ func (c *collector) WriteMessage(wire []byte, _ time.Time) error {
 	return nil
 }
 
-// axfr transfers zone from h over TCP from loopback and returns its
+// axfrFrom127 transfers zone from h over TCP from loopback and returns its
 // records as zone text, SOA last record dropped, sorted.
-func axfr(t *testing.T, h *Handler, zone string) []string {
+func axfrFrom127(t *testing.T, h *Handler, zone string) []string {
 	t.Helper()
 	req := new(dns.Msg)
 	req.SetAxfr(zone)
@@ -56,7 +56,7 @@ func transferConfig(zones ...string) Config {
 func TestTransferDNSSD(t *testing.T) {
 	reg := testRegistry(t, fixture, fixtureSettings)
 	h := NewHandler(transferConfig(), reg, nil, nil)
-	got := axfr(t, h, "disco.internal.")
+	got := axfrFrom127(t, h, "disco.internal.")
 	for _, want := range normalize(t, []string{
 		"_services._dns-sd._udp.service.disco.internal. 5 IN PTR _web._tcp.service.disco.internal.",
 		"_services._dns-sd._udp.service.disco.internal. 5 IN PTR _slow._tcp.service.disco.internal.",
@@ -82,7 +82,7 @@ func TestTransferDNSSD(t *testing.T) {
 func TestTransferReverse(t *testing.T) {
 	reg := testRegistry(t, fixture, nil)
 	h := NewHandler(transferConfig("10.0.0.0/8", "10.0.1.0/24"), reg, nil, nil)
-	got := axfr(t, h, "10.in-addr.arpa.")
+	got := axfrFrom127(t, h, "10.in-addr.arpa.")
 	want := normalize(t, []string{
 		"10.in-addr.arpa. 5 IN SOA ns1.disco.internal. hostmaster.disco.internal. 1767225600 3600 600 86400 5",
 		"10.in-addr.arpa. 5 IN NS ns1.disco.internal.",
@@ -97,7 +97,7 @@ func TestTransferReverse(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("AXFR 10.in-addr.arpa.:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
 	}
-	got = axfr(t, h, "1.0.10.in-addr.arpa.")
+	got = axfrFrom127(t, h, "1.0.10.in-addr.arpa.")
 	want = normalize(t, []string{
 		"1.0.10.in-addr.arpa. 5 IN SOA ns1.disco.internal. hostmaster.disco.internal. 1767225600 3600 600 86400 5",
 		"1.0.10.in-addr.arpa. 5 IN NS ns1.disco.internal.",
