@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -195,5 +196,48 @@ func TestReverseZoneName(t *testing.T) {
 	cfg := reverseConfig("10.0.0.0/12")
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "octet boundary") {
 		t.Errorf("Validate: %v, want the boundary error", err)
+	}
+}
+
+// TestReverseNotify: the reverse zones are announced with the discovery
+// zone's serial, at the start and whenever the serial moves.
+func TestReverseNotify(t *testing.T) {
+	reg := testRegistry(t, fixture, nil)
+	cfg := reverseConfig("10.0.0.0/8", "fd00::/8")
+	var mu sync.Mutex
+	var got []string
+	cfg.Notify = func(zone string, soa *dns.SOA) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, fmt.Sprintf("%s %d", zone, soa.Serial))
+	}
+	h := NewHandler(cfg, reg, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- h.Run(ctx) }()
+	// waitFor n notifications.
+	notified := func(n int) func() bool {
+		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(got) >= n
+		}
+	}
+	waitFor(t, notified(3)) // the start
+	in, _ := registry.NewInstance("new", "n-1", registry.Registration{Address: "10.0.7.7", Port: 80})
+	if _, err := reg.Register(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"disco.internal. 1767225600", "10.in-addr.arpa. 1767225600", "d.f.ip6.arpa. 1767225600",
+		"disco.internal. 1767225601", "10.in-addr.arpa. 1767225601", "d.f.ip6.arpa. 1767225601",
+	}
+	waitFor(t, notified(len(want)))
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Errorf("notified\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
