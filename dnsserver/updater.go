@@ -73,10 +73,7 @@ func isUpdate(pkt []byte) bool {
 func (h *Handler) serveUpdateUDP(pkt []byte, from netip.AddrPort, conn *net.UDPConn) []byte {
 	req := new(dns.Msg)
 	if err := req.Unpack(pkt); err != nil {
-		if out := formErr(pkt, newScratch()); out != nil {
-			return append([]byte(nil), out...)
-		}
-		return nil
+		return formErr(pkt, &scratch{out: make([]byte, 0, 12)})
 	}
 	r := Request{Wire: pkt, Msg: req, Remote: from}
 	if conn == nil || h.upd == nil {
