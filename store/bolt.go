@@ -215,7 +215,7 @@ func Open(dir string, opts Options) (*Bolt, error) {
 		}
 	}
 	go b.checkpointer()
-	log.Info("data file opened", "path", path, "created", newFile, "async_sync", b.syncer.async())
+	log.Info("data file opened", "path", path, "created", newFile, "journal_flush", b.syncer.describe())
 	return b, nil
 }
 
