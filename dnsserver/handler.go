@@ -245,8 +245,8 @@ func (h *Handler) reply(req *dns.Msg, st *zoneState) (m *dns.Msg, dep dependency
 	}
 	switch {
 	case req.Opcode == dns.OpcodeUpdate:
-		// UPDATE takes its own path (serveUpdate), which needs the
-		// message as received.
+		// UPDATE is served by Serve (updateResponse), which has the
+		// message as received for its TSIG; here there is no write.
 		m.Rcode = dns.RcodeRefused
 		return m, dep
 	case req.Opcode != dns.OpcodeQuery:
