@@ -2,7 +2,7 @@ GO ?= go
 FUZZTIME ?= 30s
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test run lint fuzz fuzz-short bench bench-go bench-checks bench-watchers bench-transfer clean
+.PHONY: build test run lint fuzz fuzz-short bench bench-go bench-checks bench-watchers bench-transfer bench-registrations clean
 
 build:
 	$(GO) build -o bin/disco ./cmd/disco
@@ -39,8 +39,8 @@ clean:
 	rm -rf bin
 
 # Side-by-side with Knot DNS (installs dnsperf and knot when missing),
-# after the cost of the health checks.
-bench: bench-checks
+# after the cost of the health checks and the registration rates.
+bench: bench-checks bench-registrations
 	bench/knot-compare.sh
 
 # Health checks at scale: 10,000 HTTP and 10,000 gRPC checks at a 1 s
@@ -54,6 +54,10 @@ bench-checks:
 # with a Knot secondary, queries while transfers stream.
 bench-transfer:
 	bench/transfer.sh
+
+# Durable registrations per second through the API and through DNS UPDATE.
+bench-registrations:
+	$(GO) test -run '^$$' -bench 'Register(HTTP|Update)' -benchtime 20000x ./cmd/disco
 
 # Go benchmarks of the hot paths.
 bench-go:

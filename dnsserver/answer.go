@@ -56,6 +56,9 @@ const (
 func (c *Config) answer(q query, snap *registry.Snapshot, zs *zones.Set) response {
 	n, inDomain := parseName(q.canon, c.Domain)
 	if !inDomain {
+		if z := c.reverseZoneOf(q.canon); z != nil && !staticBelow(zs, q.canon, z.origin) {
+			return c.reverseAnswer(q, z, snap)
+		}
 		return c.fromZones(q, snap, zs)
 	}
 	d := c.domainZone(zs)
@@ -76,6 +79,16 @@ func (c *Config) answer(q query, snap *registry.Snapshot, zs *zones.Set) respons
 		r.ns = append(r.ns, c.negativeSOA(d))
 	}
 	return r
+}
+
+// staticBelow reports whether a static zone below origin holds qname: it
+// answers its own names rather than the reverse zone around it.
+func staticBelow(zs *zones.Set, qname, origin string) bool {
+	if zs == nil {
+		return false
+	}
+	z := zs.Find(qname)
+	return z != nil && len(z.Origin()) > len(origin)
 }
 
 // domainZone returns the zone file for the discovery domain itself, or nil.
@@ -158,6 +171,12 @@ func (c *Config) discovery(q query, n name, snap *registry.Snapshot) response {
 	case kindEmpty:
 	case kindService:
 		c.service(q, n, snap, &r)
+	case kindServiceTypes:
+		c.serviceTypes(q, snap, &r)
+	case kindServiceInstance:
+		c.serviceInstance(q, n, snap, &r)
+	case kindBrowse:
+		c.browseDomain(q, &r)
 	case kindInstanceZone:
 		if _, ok := r.dependOn(snap, n.service); !ok {
 			r.rcode = dns.RcodeNameError
@@ -229,7 +248,9 @@ func (c *Config) ttlOf(svc *registry.Service, r *response) uint32 {
 func (c *Config) service(q query, n name, snap *registry.Snapshot, r *response) {
 	svc, ok := r.dependOn(snap, n.service)
 	if !ok {
-		r.rcode = dns.RcodeNameError
+		if !n.ent {
+			r.rcode = dns.RcodeNameError
+		}
 		return
 	}
 	sel := c.Policy.Select(svc, n.tag)
@@ -251,6 +272,10 @@ func (c *Config) service(q query, n name, snap *registry.Snapshot, r *response) 
 		}
 	case dns.TypeSRV:
 		c.srv(q.name, sel.Instances, ttl, r)
+	case dns.TypePTR:
+		if n.dnssd {
+			c.browse(q.name, sel, ttl, r)
+		}
 	case dns.TypeANY:
 		r.answer = append(r.answer, hinfoRFC8482(q.name, ttl))
 	}
@@ -316,6 +341,11 @@ func (r *response) dependOn(snap *registry.Snapshot, service string) (*registry.
 	svc, ok := snap.Service(service)
 	r.dep = dependency{service: service, svc: svc}
 	return svc, ok
+}
+
+// dependOnAll records that the answer depends on the whole registry.
+func (r *response) dependOnAll(snap *registry.Snapshot) {
+	r.dep = dependency{all: true, version: snap.Version()}
 }
 
 func sortedKeys(m map[string]string) []string {

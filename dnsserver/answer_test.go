@@ -358,7 +358,7 @@ func TestGuards(t *testing.T) {
 	}{
 		{"response dropped", q(func(m *dns.Msg) { m.Response = true }), -1},
 		{"notify not implemented", q(func(m *dns.Msg) { m.Opcode = dns.OpcodeNotify }), dns.RcodeNotImplemented},
-		{"update not implemented", q(func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate }), dns.RcodeNotImplemented},
+		{"update refused", q(func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate }), dns.RcodeRefused},
 		{"no question", q(func(m *dns.Msg) { m.Question = nil }), dns.RcodeFormatError},
 		{"two questions", q(func(m *dns.Msg) { m.Question = append(m.Question, m.Question[0]) }), dns.RcodeFormatError},
 		{"chaos class", q(func(m *dns.Msg) { m.Question[0].Qclass = dns.ClassCHAOS }), dns.RcodeRefused},

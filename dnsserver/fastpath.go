@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -121,6 +122,8 @@ type cached struct {
 	zgen      uint64 // the zones' generation
 	service   string
 	svc       *registry.Service
+	all       bool   // depends on the whole registry at version
+	version   uint64 // the registry version, with all
 	variants  [][]byte
 	rcode     int
 	truncated bool
@@ -137,6 +140,9 @@ type cached struct {
 // generation zgen.
 func (c *cached) valid(snap *registry.Snapshot, zgen uint64) bool {
 	if c.zgen != zgen {
+		return false
+	}
+	if c.all && snap.Version() != c.version {
 		return false
 	}
 	if c.addr.IsValid() && snap.HasAddress(c.addr) != c.hasAddr {
@@ -174,6 +180,9 @@ func (a *answerCache) get(key []byte) (*cached, bool) {
 type scratch struct {
 	key []byte
 	out []byte
+	// conn is the socket the packets came in on, where answers computed
+	// later (UPDATE) are sent; nil answers them in place.
+	conn *net.UDPConn
 	// from is the client of the packet being answered (zero when the
 	// loop does not decode it); transfer rules match it.
 	from netip.AddrPort
@@ -189,6 +198,9 @@ func newScratch() *scratch {
 // pass the zero value when h.qlog is nil.
 func (h *Handler) serveUDP(pkt []byte, from netip.AddrPort, s *scratch) []byte {
 	s.from = from
+	if isUpdate(pkt) {
+		return h.serveUpdateUDP(pkt, from, s.conn)
+	}
 	if h.qlog != nil {
 		return h.serveUDPLogged(pkt, from, s)
 	}
@@ -259,7 +271,7 @@ func (h *Handler) build(key []byte, q wireQuery, st *zoneState, zgen uint64) *ca
 	limit := sizeLimit(req, true)
 	answers := m.Answer
 	n := min(len(answers), maxVariants)
-	c := &cached{zgen: zgen, service: strings.Clone(dep.service), svc: dep.svc, rcode: m.Rcode, variants: make([][]byte, 0, max(n, 1)),
+	c := &cached{zgen: zgen, service: strings.Clone(dep.service), svc: dep.svc, all: dep.all, version: dep.version, rcode: m.Rcode, variants: make([][]byte, 0, max(n, 1)),
 		addr: dep.addr, hasAddr: dep.hasAddr}
 	stamped := hasZoneSOA(m, h.cfg.Domain)
 	rotated := make([]dns.RR, len(answers))

@@ -19,8 +19,10 @@ import (
 // DO, cookies, zones, and malformed ones) and hostileCases.
 func FuzzHandler(f *testing.F) {
 	// With a key and transfer rules, signed requests and transfers take
-	// their whole path.
-	h := NewHandler(xfrConfig(f), testRegistry(f, fixture, fixtureSettings), staticZones{parseZones(f, exampleZone, domainZone)}, nil)
+	// their whole path; reverse zones and DNS-SD names are served.
+	cfg := xfrConfig(f)
+	cfg.ReverseZones = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	h := NewHandler(cfg, testRegistry(f, fixture, fixtureSettings), staticZones{parseZones(f, exampleZone, domainZone)}, nil)
 	for _, tc := range hostileCases(f) {
 		f.Add(tc.pkt)
 	}
@@ -36,6 +38,16 @@ func FuzzHandler(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(wire)
+	}
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{"1.0.0.10.in-addr.arpa.", dns.TypePTR}, {"0.10.in-addr.arpa.", dns.TypePTR}, {"d.f.ip6.arpa.", dns.TypeSOA},
+		{"_services._dns-sd._udp.service.disco.internal.", dns.TypePTR}, {"_web._tcp.service.disco.internal.", dns.TypePTR},
+		{"web-3._web._tcp.service.disco.internal.", dns.TypeTXT}, {"b._dns-sd._udp.disco.internal.", dns.TypePTR},
+	} {
+		f.Add(pack(f, 1, q.name, q.qtype, nil))
 	}
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		// The scratch the server's batched loop gives each datagram.

@@ -57,6 +57,9 @@ type Config struct {
 	Serials *Serials
 	// Serial is the first serial when Serials is nil.
 	Serial uint32
+	// ReverseZones are the prefixes whose in-addr.arpa. or ip6.arpa. zone
+	// disco serves, each on an octet (IPv4) or nibble (IPv6) boundary.
+	ReverseZones []netip.Prefix
 	// TSIG holds the keys that sign requests and responses (RFC 8945); nil
 	// knows no key, so every signed request gets BADKEY.
 	TSIG *tsig.Keyring
@@ -76,6 +79,10 @@ type Config struct {
 	// querylog.go). Nil turns the query log off; it then costs one pointer
 	// check per query.
 	QueryLog *slog.Logger
+
+	// Derived by NewHandler.
+	reverse []reverseZone
+	addrs   *addrIndex
 }
 
 // Validate reports every problem with c.
@@ -88,6 +95,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Policy.Validate(); err != nil {
 		errs = append(errs, err.Error())
+	}
+	for _, p := range c.ReverseZones {
+		if _, err := ReverseZoneName(p); err != nil {
+			errs = append(errs, "reverse zone "+err.Error())
+		}
 	}
 	if len(c.NSAddrs) == 0 {
 		errs = append(errs, "at least one name server address is needed for the apex NS glue")
@@ -111,6 +123,7 @@ type Handler struct {
 	qlog  *slog.Logger // nil: no query log
 	cache *answerCache
 	stats stats
+	upd   *updates // nil: UPDATE is refused
 	zone  *zoneTracker
 	xfr   *transfers
 	// waiting, set by the Server, reports whether a UDP query waits to be
@@ -147,6 +160,8 @@ func NewHandler(cfg Config, src Source, zs ZoneSource, log *slog.Logger) *Handle
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "dns")
+	cfg.reverse = reverseZones(cfg.ReverseZones)
+	cfg.addrs = newAddrIndex(cfg.reverse)
 	h := &Handler{cfg: cfg, src: src, zones: zs, log: log, qlog: cfg.QueryLog, cache: newAnswerCache(cfg.CacheSize),
 		drained: make(chan struct{}, 1)}
 	h.zone = newZoneTracker(&h.cfg, src, zs, log)
@@ -207,6 +222,10 @@ type dependency struct {
 	// none) and svc its version then (nil: it did not exist).
 	service string
 	svc     *registry.Service
+	// all marks an answer that depends on the whole registry, as of
+	// snapshot version.
+	all     bool
+	version uint64
 	// addr, when valid, is the address whose registration the answer
 	// depends on (a <hex>.addr.D name), and hasAddr whether it was
 	// registered.
@@ -242,6 +261,11 @@ func (h *Handler) reply(req *dns.Msg, st *zoneState) (m *dns.Msg, dep dependency
 		m.SetEdns0(UDPSize, opt.Do())
 	}
 	switch {
+	case req.Opcode == dns.OpcodeUpdate:
+		// UPDATE is served by Serve (updateResponse), which has the
+		// message as received for its TSIG; here there is no write.
+		m.Rcode = dns.RcodeRefused
+		return m, dep
 	case req.Opcode != dns.OpcodeQuery:
 		m.Rcode = dns.RcodeNotImplemented
 		return m, dep
@@ -265,7 +289,8 @@ func (h *Handler) reply(req *dns.Msg, st *zoneState) (m *dns.Msg, dep dependency
 		return m, dep
 	}
 
-	r := h.cfg.answer(query{name: q.Name, canon: registry.Fold(q.Name), qtype: q.Qtype}, snap, zs)
+	canon := registry.Fold(q.Name)
+	r := h.cfg.answer(query{name: q.Name, canon: canon, qtype: q.Qtype}, snap, zs)
 	m.Rcode = r.rcode
 	m.Authoritative = r.aa
 	m.Answer = r.answer
@@ -273,6 +298,12 @@ func (h *Handler) reply(req *dns.Msg, st *zoneState) (m *dns.Msg, dep dependency
 	m.Extra = append(r.extra, m.Extra...) // OPT stays last
 	stampSerial(m.Answer, h.cfg.Domain, st.serial)
 	stampSerial(m.Ns, h.cfg.Domain, st.serial)
+	if z := h.cfg.reverseZoneOf(canon); z != nil {
+		// A reverse zone shares the discovery zone's serial; its answers
+		// depend on the whole registry, so a cached one never outlives it.
+		stampSerial(m.Answer, z.origin, st.serial)
+		stampSerial(m.Ns, z.origin, st.serial)
+	}
 	if r.ede != "" && opt != nil {
 		resOpt := m.IsEdns0()
 		resOpt.Option = append(resOpt.Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther, ExtraText: r.ede})

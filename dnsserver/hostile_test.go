@@ -167,7 +167,7 @@ func hostileCases(t testing.TB) []hostileCase {
 		{"chaos class", pack(t, id, "version.bind.", dns.TypeTXT, func(m *dns.Msg) { m.Question[0].Qclass = dns.ClassCHAOS }), dns.RcodeRefused, false},
 		{"response sent as a query", pack(t, id, goodName, dns.TypeA, func(m *dns.Msg) { m.Response = true }), silence, false},
 		{"truncated response", rawQuery(id, 0x8000, 1, 0, 0, 0), silence, false},
-		{"update opcode", pack(t, id, "disco.internal.", dns.TypeSOA, func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate }), dns.RcodeNotImplemented, false},
+		{"update without updates", pack(t, id, "disco.internal.", dns.TypeSOA, func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate }), dns.RcodeRefused, false},
 		// No key is loaded: a signed request gets NOTAUTH (BADKEY); a TSIG
 		// that is not the last record, FORMERR.
 		{"TSIG with an unknown key", pack(t, id, goodName, dns.TypeA, func(m *dns.Msg) {

@@ -10,15 +10,18 @@ import (
 type kind uint8
 
 const (
-	kindNone         kind = iota // no such name
-	kindApex                     // D
-	kindNS                       // ns1.D, the apex NS target
-	kindEmpty                    // an empty non-terminal: service.D, addr.D, instance.D, _x.service.D
-	kindService                  // [tag.]svc.service.D, _svc._proto|_tag.service.D
-	kindInstanceZone             // svc.instance.D: exists when svc does
-	kindInstance                 // id.svc.instance.D
-	kindAddr                     // hex.addr.D
-	kindStatic                   // another name under D, left to a zone file for D
+	kindNone            kind = iota // no such name
+	kindApex                        // D
+	kindNS                          // ns1.D, the apex NS target
+	kindEmpty                       // an empty non-terminal: service.D, addr.D, instance.D, _x.service.D
+	kindService                     // [tag.]svc.service.D, _svc._proto|_tag.service.D
+	kindInstanceZone                // svc.instance.D: exists when svc does
+	kindInstance                    // id.svc.instance.D
+	kindAddr                        // hex.addr.D
+	kindStatic                      // another name under D, left to a zone file for D
+	kindServiceTypes                // _services._dns-sd._udp.service.D (RFC 6763 section 9)
+	kindServiceInstance             // id._svc._tcp.service.D, a DNS-SD service instance
+	kindBrowse                      // b._dns-sd._udp.D, the browsing domain (RFC 6763 section 11)
 )
 
 // nsLabel is the first label of the apex NS target, ns1.D.
@@ -31,6 +34,13 @@ const (
 	instanceLabel = "instance"
 )
 
+// DNS-SD labels (RFC 6763).
+const (
+	dnssdTCP      = "_tcp"
+	dnssdServices = "_services._dns-sd._udp"
+	dnssdBrowse   = "b._dns-sd._udp"
+)
+
 // name is a parsed discovery name. Its strings are slices of the canonical
 // query name, so parsing allocates nothing.
 type name struct {
@@ -39,6 +49,12 @@ type name struct {
 	tag     string
 	id      string
 	addr    netip.Addr
+	// dnssd marks _svc._tcp.service.D, which also answers the DNS-SD
+	// instance enumeration (PTR).
+	dnssd bool
+	// ent marks _dns-sd._udp.service.D: the parent of the service type
+	// enumeration, so an empty non-terminal when no service dns-sd exists.
+	ent bool
 }
 
 // parseName interprets qname, a canonical (lower-case, fully qualified)
@@ -80,6 +96,13 @@ func parseName(qname, domain string) (n name, inDomain bool) {
 		if rest == "" {
 			return name{kind: kindNS}, true
 		}
+	case "_udp":
+		switch rel {
+		case dnssdBrowse:
+			return name{kind: kindBrowse}, true
+		case "_udp", "_dns-sd._udp":
+			return name{kind: kindEmpty}, true // parents of the browsing domain name
+		}
 	}
 	return name{kind: kindStatic}, true
 }
@@ -98,13 +121,13 @@ func parseService(rest string) name {
 		return name{kind: kindService, service: first}
 	}
 	if strings.Contains(second, ".") {
-		return name{}
+		return parseDNSSD(rest, first, second)
 	}
 	u1, u2 := strings.HasPrefix(first, "_"), strings.HasPrefix(second, "_")
 	switch {
 	case u1 && u2: // _svc._tcp, _svc._udp, _svc._tag
-		n := name{kind: kindService, service: first[1:]}
-		if second != "_tcp" && second != "_udp" {
+		n := name{kind: kindService, service: first[1:], dnssd: second == dnssdTCP, ent: rest == "_dns-sd._udp"}
+		if second != dnssdTCP && second != "_udp" {
 			n.tag = second[1:]
 		}
 		return n
@@ -112,6 +135,19 @@ func parseService(rest string) name {
 		return name{kind: kindService, service: second, tag: first}
 	}
 	return name{}
+}
+
+// parseDNSSD interprets three labels before "service.D": the service type
+// enumeration and DNS-SD service instance names.
+func parseDNSSD(rest, first, second string) name {
+	if rest == dnssdServices {
+		return name{kind: kindServiceTypes}
+	}
+	svc, proto, ok := strings.Cut(second, ".")
+	if !ok || proto != dnssdTCP || !strings.HasPrefix(svc, "_") || strings.HasPrefix(first, "_") {
+		return name{}
+	}
+	return name{kind: kindServiceInstance, service: svc[1:], id: first}
 }
 
 // cutLast splits s at its last dot: "a.b.c" -> "a.b", "c".

@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"net/netip"
+	"strings"
 
 	"github.com/miekg/dns"
 
@@ -50,7 +51,7 @@ func srvRecord(owner string, in *registry.Instance, target string, ttl uint32) d
 func metaRecords(owner string, in *registry.Instance, ttl uint32) []dns.RR {
 	out := make([]dns.RR, 0, len(in.Meta))
 	for _, k := range sortedKeys(in.Meta) {
-		out = append(out, &dns.TXT{Hdr: header(owner, dns.TypeTXT, ttl), Txt: []string{k + "=" + in.Meta[k]}})
+		out = append(out, &dns.TXT{Hdr: header(owner, dns.TypeTXT, ttl), Txt: []string{txtEscape(k + "=" + in.Meta[k])}})
 	}
 	return out
 }
@@ -59,3 +60,37 @@ func metaRecords(owner string, in *registry.Instance, ttl uint32) []dns.RR {
 func hinfoRFC8482(owner string, ttl uint32) dns.RR {
 	return &dns.HINFO{Hdr: header(owner, dns.TypeHINFO, ttl), Cpu: "RFC8482", Os: ""}
 }
+
+// txtEscape turns a TXT character-string into the form miekg/dns packs
+// byte for byte: a backslash would otherwise start an escape.
+func txtEscape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	return strings.ReplaceAll(s, `\`, `\\`)
+}
+
+// txtUnescape turns a TXT character-string as miekg/dns unpacks it
+// (presentation form: \", \\ and \DDD escapes) into its bytes.
+func txtUnescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		if i+2 < len(s) && isDigit(s[i]) && isDigit(s[i+1]) && isDigit(s[i+2]) {
+			b.WriteByte(byte((int(s[i]-'0')*100 + int(s[i+1]-'0')*10 + int(s[i+2]-'0')) & 0xff))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -112,6 +112,8 @@ func (h *Handler) serve(ctx context.Context, r Request, w MessageWriter) served 
 		resp = h.tsigError(req, check)
 	case isTransfer(req):
 		return served{answered: true, rcode: h.transfer(ctx, r, check, signer, w)}
+	case req.Opcode == dns.OpcodeUpdate:
+		resp = h.updateResponse(req, check.KeyName(), r.TCP)
 	default:
 		limit := sizeLimit(req, !r.TCP)
 		if signer != nil {

@@ -210,6 +210,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	_ = tcp.ShutdownContext(shutdownCtx)
 	wg.Wait()
+	s.handler.waitUpdates()
 	return err
 }
 
@@ -217,6 +218,7 @@ func (s *Server) Run(ctx context.Context) error {
 // closed; it is the loop for systems without batched socket calls.
 func (s *Server) serveUDPSimple(c *net.UDPConn) {
 	sc := newScratch()
+	sc.conn = c
 	buf := make([]byte, dns.MaxMsgSize)
 	for {
 		n, from, err := c.ReadFromUDPAddrPort(buf)

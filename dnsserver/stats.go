@@ -110,7 +110,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (h *Handler) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{queriesDesc, latencyDesc, cacheDesc, truncatedDesc, droppedDesc, cacheEntriesDesc, rrlDesc} {
+	for _, d := range []*prometheus.Desc{queriesDesc, latencyDesc, cacheDesc, truncatedDesc, droppedDesc, cacheEntriesDesc, rrlDesc, updatesDesc} {
 		ch <- d
 	}
 }
@@ -151,4 +151,5 @@ func (h *Handler) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(cacheEntriesDesc, prometheus.GaugeValue, float64(h.cache.lru.Len()))
 	ch <- prometheus.MustNewConstMetric(rrlDesc, prometheus.CounterValue, float64(s.rrlDropped.Load()), "drop")
 	ch <- prometheus.MustNewConstMetric(rrlDesc, prometheus.CounterValue, float64(s.rrlSlipped.Load()), "slip")
+	h.upd.collect(ch)
 }

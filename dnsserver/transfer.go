@@ -198,6 +198,10 @@ func (h *Handler) transfer(ctx context.Context, r Request, check tsig.Check, sig
 	if name != h.cfg.Domain && st.zs != nil {
 		static = st.zs.Zone(name)
 	}
+	var rev *reverseZone
+	if z := h.cfg.reverseZoneOf(name); z != nil && z.origin == name && static == nil {
+		rev = z
+	}
 	log := h.log.With("zone", name, "qtype", dns.TypeToString[q.Qtype], "client", r.Remote.String(), "key", check.KeyName())
 	refuse := func(rcode int, why string) int {
 		// Over UDP the sender may be forged: no log line per datagram
@@ -213,8 +217,8 @@ func (h *Handler) transfer(ctx context.Context, r Request, check tsig.Check, sig
 	switch {
 	case !r.TCP && q.Qtype == dns.TypeAXFR:
 		return refuse(dns.RcodeNotImplemented, "AXFR over UDP")
-	case name != h.cfg.Domain && static == nil:
-		if _, in := parseName(name, h.cfg.Domain); in || (st.zs != nil && st.zs.Find(name) != nil) {
+	case name != h.cfg.Domain && static == nil && rev == nil:
+		if _, in := parseName(name, h.cfg.Domain); in || (st.zs != nil && st.zs.Find(name) != nil) || h.cfg.reverseZoneOf(name) != nil {
 			return refuse(dns.RcodeNotAuth, "not a zone apex")
 		}
 		return refuse(dns.RcodeRefused, "not a served zone")
@@ -222,9 +226,12 @@ func (h *Handler) transfer(ctx context.Context, r Request, check tsig.Check, sig
 		return refuse(dns.RcodeRefused, "no --transfer-allow rule matches")
 	}
 	var soa *dns.SOA
-	if static != nil {
+	switch {
+	case static != nil:
 		soa = static.SOA()
-	} else {
+	case rev != nil:
+		soa = withSerial(h.cfg.reverseSOA(rev.origin, rev, h.cfg.TTL).(*dns.SOA), st.serial)
+	default:
 		soa = h.cfg.zoneSOA(st.snap, st.zs, st.serial)
 	}
 	if q.Qtype == dns.TypeIXFR {
@@ -238,7 +245,7 @@ func (h *Handler) transfer(ctx context.Context, r Request, check tsig.Check, sig
 			h.xfr.stats.count(xfrSOA)
 			return s.single(dns.RcodeSuccess, soa)
 		}
-		if static == nil {
+		if static == nil && rev == nil {
 			if deltas, ok := h.zone.journal.between(client, st.serial); ok {
 				return s.run(log, h.xfr, func() error { return s.incremental(soa, client, deltas) })
 			}
@@ -250,6 +257,9 @@ func (h *Handler) transfer(ctx context.Context, r Request, check tsig.Check, sig
 				return err
 			}
 			return s.add(soa)
+		}
+		if rev != nil {
+			return h.cfg.walkReverse(st.snap, rev, soa, func(rrs []dns.RR) error { return s.add(rrs...) })
 		}
 		return h.cfg.walkZone(st.snap, st.zs, st.serial, func(rrs []dns.RR) error { return s.add(rrs...) })
 	})

@@ -180,7 +180,7 @@ func TestZoneIsWhatDNSAnswers(t *testing.T) {
 				names[strings.Fields(k)[0]] = true
 			}
 			for name := range names {
-				for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeTXT, dns.TypeNS, dns.TypeSOA, dns.TypeMX, dns.TypeCNAME} {
+				for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeTXT, dns.TypeNS, dns.TypeSOA, dns.TypeMX, dns.TypeCNAME, dns.TypePTR} {
 					req := new(dns.Msg)
 					req.SetQuestion(name, qt)
 					resp := h.Respond(req, false)
@@ -205,6 +205,8 @@ func TestZoneIsWhatDNSAnswers(t *testing.T) {
 				"web-3.web.instance.disco.internal.", "down-1.down.instance.disco.internal.",
 				"0a000201.addr.disco.internal.", "0a000203.addr.disco.internal.", "fd000000000000000000000000000005.addr.disco.internal.",
 				"down.service.disco.internal.", "blue.api.service.disco.internal.",
+				"_services._dns-sd._udp.service.disco.internal.", "web-3._web._tcp.service.disco.internal.",
+				"b._dns-sd._udp.disco.internal.",
 			} {
 				if !names[q] {
 					t.Errorf("%s is not in the zone", q)
@@ -642,9 +644,11 @@ func TestLargeZoneStreams(t *testing.T) {
 	}
 	rrs := records(msgs)
 	// The service's name and its two RFC 2782 forms: A and SRV each; the
-	// instance's name: A, SRV, TXT; its address: A. Plus SOA, NS, glue,
-	// SOA.
-	if want := 2000*(6+3+1) + 4; len(rrs) != want {
+	// instance's name: A, SRV, TXT; its address: A; DNS-SD: the PTR to
+	// the instance, its SRV and TXT. Plus SOA, NS, glue, SOA, the 50
+	// services' PTR of the service type enumeration and the browsing
+	// domain's PTR.
+	if want := 2000*(6+3+1+3) + 4 + 50 + 1; len(rrs) != want {
 		t.Errorf("%d records, want %d", len(rrs), want)
 	}
 }

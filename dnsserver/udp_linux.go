@@ -44,7 +44,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 	)
 	bufs := make([]byte, udpBatch*udpSlotBytes)
 	for i := range udpBatch {
-		slots[i] = &scratch{key: make([]byte, 0, 300), out: make([]byte, 0, udpSlotBytes)}
+		slots[i] = &scratch{key: make([]byte, 0, 300), out: make([]byte, 0, udpSlotBytes), conn: c}
 		inIov[i].Base = &bufs[i*udpSlotBytes]
 		inIov[i].SetLen(udpSlotBytes)
 		in[i].hdr.Iov = &inIov[i]

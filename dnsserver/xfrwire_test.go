@@ -108,8 +108,10 @@ func TestTransferOverTheWire(t *testing.T) {
 	}
 	// Per instance: A and SRV at its service's five names (svc, _svc._tcp,
 	// _svc._udp, blue.svc, _svc._blue), A, SRV and TXT at its own name, A
-	// at its address; and SOA, NS, glue, SOA.
-	if want := 300*14 + 4; len(rrs) != want {
+	// at its address, and DNS-SD's PTR, SRV and TXT; and SOA, NS, glue,
+	// SOA, the six services' PTR of the service type enumeration and the
+	// browsing domain's PTR.
+	if want := 300*17 + 4 + 6 + 1; len(rrs) != want {
 		t.Errorf("AXFR: %d records, want %d", len(rrs), want)
 	}
 	serial := rrs[0].(*dns.SOA).Serial
@@ -124,8 +126,8 @@ func TestTransferOverTheWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// SOA new, SOA old, 14 deletions, SOA new, SOA new.
-	if len(rrs) != 18 || rrs[1].(*dns.SOA).Serial != serial || rrs[0].(*dns.SOA).Serial != serial+1 {
+	// SOA new, SOA old, 17 deletions, SOA new, SOA new.
+	if len(rrs) != 21 || rrs[1].(*dns.SOA).Serial != serial || rrs[0].(*dns.SOA).Serial != serial+1 {
 		t.Errorf("IXFR: %d records %v", len(rrs), rrs)
 	}
 

@@ -18,7 +18,7 @@ import (
 
 // zoneTypes are the types asked at every registry name to collect its
 // records. A type a name does not answer costs one empty answer.
-var zoneTypes = [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeTXT}
+var zoneTypes = [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeTXT, dns.TypePTR}
 
 // rrsAt appends to dst the records the registry part of the zone holds at
 // name (canonical), as DNS answers them. Registry names (kinds service,
@@ -47,8 +47,9 @@ func (c *Config) rrsAt(dst []dns.RR, name string, snap *registry.Snapshot, zs *z
 }
 
 // serviceNames returns the names of a service under service.D that may hold
-// records: the service, its RFC 2782 forms, and the same per tag of any of
-// its instances, each once.
+// records: the service, its RFC 2782 forms (the _tcp one is also its
+// DNS-SD service type), the same per tag of any of its instances, and
+// the DNS-SD service instance name of each instance, each once.
 func (c *Config) serviceNames(svc *registry.Service) []string {
 	if svc == nil {
 		return nil
@@ -72,7 +73,16 @@ func (c *Config) serviceNames(svc *registry.Service) []string {
 			}
 		}
 	}
+	for _, in := range svc.Instances() {
+		names = append(names, c.serviceInstanceName(in))
+	}
 	return names
+}
+
+// dnssdNames are the DNS-SD names of the zone that belong to no one
+// service: the service type enumeration and the browsing domain.
+func (c *Config) dnssdNames() []string {
+	return []string{dnssdServices + "." + serviceLabel + "." + c.Domain, dnssdBrowse + "." + c.Domain}
 }
 
 // instanceName is <id>.<service>.instance.D.
@@ -124,7 +134,11 @@ func (c *Config) apexRecords(snap *registry.Snapshot, zs *zones.Set) []dns.RR {
 // again. It stops at the first error emit returns.
 func (c *Config) walkZone(snap *registry.Snapshot, zs *zones.Set, serial uint32, emit func([]dns.RR) error) error {
 	soa := c.zoneSOA(snap, zs, serial)
-	if err := emit(append([]dns.RR{soa}, c.apexRecords(snap, zs)...)); err != nil {
+	first := append([]dns.RR{soa}, c.apexRecords(snap, zs)...)
+	for _, name := range c.dnssdNames() {
+		first = c.rrsAt(first, name, snap, zs)
+	}
+	if err := emit(first); err != nil {
 		return err
 	}
 	var batch []dns.RR
@@ -159,7 +173,15 @@ func (c *Config) walkZone(snap *registry.Snapshot, zs *zones.Set, serial uint32,
 // when it changed.
 func (c *Config) diff(oldSnap, newSnap *registry.Snapshot, oldZones, newZones *zones.Set) (del, add []dns.RR) {
 	var before, after []dns.RR
-	for _, name := range newSnap.ChangedSince(oldSnap) {
+	changed := newSnap.ChangedSince(oldSnap)
+	if len(changed) > 0 {
+		// The service type enumeration lists every service serving an
+		// instance.
+		name := c.dnssdNames()[0]
+		before = c.rrsAt(before, name, oldSnap, oldZones)
+		after = c.rrsAt(after, name, newSnap, newZones)
+	}
+	for _, name := range changed {
 		o, _ := oldSnap.Service(name)
 		n, _ := newSnap.Service(name)
 		var names []string

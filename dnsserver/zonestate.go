@@ -97,6 +97,7 @@ func (t *zoneTracker) advance() *zoneState {
 	if next.serial != old.serial {
 		t.log.Debug("discovery zone changed", "serial", next.serial, "deleted", len(del), "added", len(add))
 		t.notifyZone(t.cfg.Domain, t.cfg.zoneSOA(snap, zs, next.serial))
+		t.notifyReverse(next.serial)
 	}
 	if old.zs != zs {
 		t.notifyStatic(old.zs, zs)
@@ -114,6 +115,15 @@ func (t *zoneTracker) nextSerial(prev uint32) (uint32, error) {
 func (t *zoneTracker) notifyZone(zone string, soa *dns.SOA) {
 	if t.notify != nil {
 		t.notify(zone, soa)
+	}
+}
+
+// notifyReverse announces the reverse zones, which share the discovery
+// zone's serial.
+func (t *zoneTracker) notifyReverse(serial uint32) {
+	for i := range t.cfg.reverse {
+		z := &t.cfg.reverse[i]
+		t.notifyZone(z.origin, withSerial(t.cfg.reverseSOA(z.origin, z, t.cfg.TTL).(*dns.SOA), serial))
 	}
 }
 
@@ -143,6 +153,7 @@ func (t *zoneTracker) notifyStatic(old, zs *zones.Set) {
 func (t *zoneTracker) run(ctx context.Context) error {
 	st := t.current()
 	t.notifyZone(t.cfg.Domain, t.cfg.zoneSOA(st.snap, st.zs, st.serial))
+	t.notifyReverse(st.serial)
 	t.notifyStatic(nil, st.zs)
 	for {
 		var zonesChanged <-chan struct{}

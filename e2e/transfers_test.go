@@ -40,8 +40,11 @@ const (
 	pollEvery = 10 * time.Millisecond
 )
 
-// tsigKey is a TSIG key of the algorithm hmac-sha256.
-type tsigKey struct{ name, secret string }
+// tsigKey is a TSIG key: made here (newTSIGKey) or by tsig-keygen (keygen).
+type tsigKey struct {
+	name, alg, secret string
+	file              string // the key alone, as tsig-keygen writes it (nsupdate -k); "" until written
+}
 
 // newTSIGKey returns a key with a fresh random secret, as tsig-keygen
 // makes one.
@@ -51,7 +54,7 @@ func newTSIGKey(t *testing.T, name string) tsigKey {
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-	return tsigKey{name: name, secret: base64.StdEncoding.EncodeToString(b)}
+	return tsigKey{name: name, alg: "hmac-sha256", secret: base64.StdEncoding.EncodeToString(b)}
 }
 
 // writeFile writes the key in dir in the syntax tsig-keygen writes, which

@@ -172,22 +172,7 @@ func (r *Registry) Register(ctx context.Context, in *Instance) (*Instance, error
 	in = in.clone()
 	in.Health = Health{}
 	snap, err := r.write(ctx, func(head *Snapshot) ([]Change, error) {
-		in.Registered = r.now().UTC()
-		if old, ok := head.Instance(in.Service, in.ID); ok {
-			in.Registered = old.Registered
-			in.Maintenance = old.Maintenance
-			if sameTargets(old, in) {
-				in.Revision = old.Revision
-			}
-		}
-		if in.Revision == 0 {
-			next := r.revision + 1
-			if r.nextRev != nil {
-				next = max(next, r.nextRev(r.revision))
-			}
-			r.revision = next
-			in.Revision = next
-		}
+		r.carryOver(head, in)
 		return []Change{{Op: OpPutInstance, Service: in.Service, Instance: in}}, nil
 	})
 	if err != nil {

@@ -69,6 +69,8 @@ type serveConfig struct {
 
 	// TSIG, zone transfers and NOTIFY (transfer.go).
 	Transfer transferConfig
+	// DNS UPDATE and reverse zones (update.go).
+	Update updateConfig
 }
 
 // DefaultCommitDelay is the default of --commit-delay: on a disk whose
@@ -122,7 +124,7 @@ func serveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "member-ttl", Value: cluster.DefaultTTL, Usage: "with --store etcd: how soon the other servers take over the health checks of a server that died", EnvVars: env("member-ttl")},
 		&cli.BoolFlag{Name: "enable-exec-checks", Usage: "allow exec checks, which run commands as this server's user: whoever holds the admin token can then run any command", EnvVars: env("enable-exec-checks")},
 		&cli.IntFlag{Name: "max-exec-checks", Value: health.DefaultMaxExecs, Usage: "most exec check commands running at once", EnvVars: env("max-exec-checks")},
-	}, transferFlags(env)...)
+	}, append(transferFlags(env), updateFlags(env)...)...)
 }
 
 func serveCommand() *cli.Command {
@@ -140,7 +142,8 @@ Examples:
    disco serve --query-log --log-level warn      # only warnings and one line per query
    disco serve --rrl-rate 50 --admin-tls-cert admin.crt --admin-tls-key admin.key
    disco serve --store etcd --etcd-endpoints http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379
-   disco serve --tsig-keys /etc/disco/tsig.conf --transfer-allow key:xfr --notify 10.0.0.2:53 --notify-key xfr`,
+   disco serve --tsig-keys /etc/disco/tsig.conf --transfer-allow key:xfr --notify 10.0.0.2:53 --notify-key xfr
+   disco serve --tsig-keys keys.conf --update-allow key:dhcp --reverse-zone 10.0.0.0/8   # nsupdate registers`,
 		Flags: serveFlags(),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -211,6 +214,9 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		errs = append(errs, err)
 	}
 	if cfg.Transfer, err = transferConfigFrom(c); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Update, err = updateConfigFrom(c, cfg.Transfer.Keys, cfg.Transfer.TSIGKeysFile); err != nil {
 		errs = append(errs, err)
 	}
 	return cfg, errors.Join(errs...)

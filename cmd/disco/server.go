@@ -89,8 +89,9 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		Policy: policy, NSAddrs: cfg.NSAddrs,
 		Serials: serials, QueryLog: qlog,
 		TSIG: cfg.Transfer.Keys, Transfer: dnsserver.TransferConfig{Allow: cfg.Transfer.TransferAllow},
-		Notify: notifier.Notify,
+		Notify: notifier.Notify, ReverseZones: cfg.Update.ReverseZones,
 	}, reg, zm, log)
+	handler.EnableUpdates(dnsserver.UpdateConfig{Registry: reg, Allow: cfg.Update.Allow})
 	metrics.register(handler, handler.ZoneMetrics(), registryCollector{reg})
 	dnsSrv := dnsserver.NewServer(dnsserver.ServerConfig{
 		Addr: cfg.DNSAddr, TCPIdleTimeout: cfg.TCPIdleTimeout, MaxTCPConns: cfg.MaxTCPConns, RRL: cfg.RRL,

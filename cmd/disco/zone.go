@@ -103,5 +103,5 @@ func discoveryReserved(domain string) ([]string, error) {
 	if _, ok := dns.IsDomainName(d); !ok || d == "." {
 		return nil, fmt.Errorf("domain %q is not a domain name", domain)
 	}
-	return []string{"service." + d, "addr." + d, "instance." + d}, nil
+	return []string{"service." + d, "addr." + d, "instance." + d, "b._dns-sd._udp." + d}, nil
 }
