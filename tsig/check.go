@@ -142,15 +142,20 @@ func (s *Signer) Sign(m *dns.Msg, now time.Time) ([]byte, error) {
 	extra := m.Extra
 	m.Extra = append(m.Extra[:len(m.Extra):len(m.Extra)], t)
 	defer func() { m.Extra = extra }()
-	var provider dns.TsigProvider
-	if s.key != nil {
-		provider = s.key
-	} else {
-		// The MAC is left out (BADKEY, BADSIG): miekg/dns signs nothing
-		// for these errors and needs no provider.
-		provider = noMAC{}
+	if s.key == nil {
+		// BADKEY, BADSIG (RFC 8945 section 5.3.2): an unsigned TSIG, no
+		// MAC. miekg/dns would zero Time Signed too; our time goes there,
+		// as Knot sends it, so that a client that checks the time before
+		// the error (BIND's dig and named) reports the error, not a clock
+		// skew.
+		wire, err := m.Pack()
+		if err != nil {
+			return nil, fmt.Errorf("pack error reply: %w", err)
+		}
+		s.messages++
+		return wire, nil
 	}
-	wire, mac, err := dns.TsigGenerateWithProvider(m, provider, s.prevMAC, s.messages > 0)
+	wire, mac, err := dns.TsigGenerateWithProvider(m, s.key, s.prevMAC, s.messages > 0)
 	if err != nil {
 		return nil, fmt.Errorf("sign message: %w", err)
 	}
@@ -187,10 +192,3 @@ func (s *Signer) Len() int {
 		Algorithm: s.alg, MACSize: uint16(size), MAC: hex.EncodeToString(make([]byte, size)), OtherLen: 6, OtherData: "000000000000"}
 	return dns.Len(t)
 }
-
-// noMAC is the provider of unsigned TSIG error replies; it is never asked
-// for a MAC.
-type noMAC struct{}
-
-func (noMAC) Generate([]byte, *dns.TSIG) ([]byte, error) { return nil, errors.New("tsig: no key") }
-func (noMAC) Verify([]byte, *dns.TSIG) error             { return errors.New("tsig: no key") }

@@ -178,6 +178,11 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("reply MAC %q, want one: %v", rt.MAC, macWanted)
 			}
 			if !macWanted {
+				// Our time, as Knot sends it: BIND's clients check the
+				// time before the error.
+				if rt.TimeSigned != uint64(now.Unix()) || rt.MACSize != 0 {
+					t.Errorf("%s reply: time signed %d, MAC size %d; want %d and 0", dns.RcodeToString[int(tc.wantErr)], rt.TimeSigned, rt.MACSize, now.Unix())
+				}
 				return
 			}
 			if tc.wantErr == dns.RcodeBadTime {
