@@ -276,6 +276,14 @@ func (c *Config) service(q query, n name, snap *registry.Snapshot, r *response) 
 		if n.dnssd {
 			c.browse(q.name, sel, ttl, r)
 		}
+	case dns.TypeTXT:
+		if len(sel.Instances) == 0 {
+			// The name exists but serves no instance: one TXT says why,
+			// as the EDE does. It keeps the name in the zone that
+			// secondaries transfer (a zone cannot hold a name with
+			// nothing at or below it), so they answer NODATA as we do.
+			r.answer = append(r.answer, &dns.TXT{Hdr: header(q.name, dns.TypeTXT, ttl), Txt: []string{txtEscape(sel.Summary())}})
+		}
 	case dns.TypeANY:
 		r.answer = append(r.answer, hinfoRFC8482(q.name, ttl))
 	}

@@ -189,6 +189,17 @@ func TestAnswer(t *testing.T) {
 		{qname: "down.service.disco.internal.", qtype: dns.TypeA, ns: []string{soaLine}},
 		{qname: "blue.down.service.disco.internal.", qtype: dns.TypeA, ns: []string{soaLine}},
 		{qname: "empty.service.disco.internal.", qtype: dns.TypeA, ns: []string{soaLine}},
+		// ... and such a name holds one TXT saying why, so that it exists
+		// in the transferred zone too.
+		{qname: "down.service.disco.internal.", qtype: dns.TypeTXT, answer: []string{
+			`down.service.disco.internal. 5 IN TXT "down: 3 instances, 0 passing (0 warning, 2 critical, 1 maintenance)"`}},
+		{qname: "blue.down.service.disco.internal.", qtype: dns.TypeTXT, answer: []string{
+			`blue.down.service.disco.internal. 5 IN TXT "blue.down: 1 instances, 0 passing (0 warning, 1 critical, 0 maintenance)"`}},
+		{qname: "_down._tcp.service.disco.internal.", qtype: dns.TypeTXT, answer: []string{
+			`_down._tcp.service.disco.internal. 5 IN TXT "down: 3 instances, 0 passing (0 warning, 2 critical, 1 maintenance)"`}},
+		{qname: "_down._tcp.service.disco.internal.", qtype: dns.TypeSRV, ns: []string{soaLine}},
+		{qname: "empty.service.disco.internal.", qtype: dns.TypeTXT, answer: []string{
+			`empty.service.disco.internal. 5 IN TXT "empty: 0 instances, 0 passing (0 warning, 0 critical, 0 maintenance)"`}},
 		{qname: "slow.service.disco.internal.", qtype: dns.TypeA, answer: []string{"slow.service.disco.internal. 30 IN A 10.0.3.1"}},
 		{qname: "nope.service.disco.internal.", qtype: dns.TypeA, rcode: dns.RcodeNameError, ns: []string{soaLine}},
 		{qname: "a.b.web.service.disco.internal.", qtype: dns.TypeA, rcode: dns.RcodeNameError, ns: []string{soaLine}},

@@ -456,20 +456,20 @@ var secondarySample = []string{
 	"service A", "_tcp.service SRV", "instance A", "web.instance A", "addr A",
 	"nope.service A", "nope.web.service A", "_nope._tcp.service SRV", "_web._nope.service SRV", "nope.instance A",
 	"_services._dns-sd._udp.service PTR", "_web._tcp.service PTR",
-	// Names that hold no record (negativeOnly).
-	"api.service A", "api.service AAAA", "api.service SRV", "_api._tcp.service SRV", "_api._udp.service SRV",
-	"canary.web.service A", "canary.web.service SRV", "_web._canary.service SRV", "_nope.service A",
+	// Names that serve no instance hold a TXT saying why, so that the
+	// secondaries know them and answer NODATA as disco does.
+	"api.service A", "api.service AAAA", "api.service SRV", "api.service TXT",
+	"_api._tcp.service SRV", "_api._tcp.service TXT", "_api._udp.service SRV",
+	"canary.web.service A", "canary.web.service SRV", "canary.web.service TXT", "_web._canary.service SRV",
+	// A name that holds no record (negativeOnly).
+	"_nope.service A",
 }
 
 // negativeOnly is the queries of secondarySample at names that hold no
-// record: a service with no instance served (api), a tag whose instances
-// are all down (canary), an underscore name under service.D. disco answers
-// them NODATA; a secondary holds no such name and may answer NXDOMAIN
-// (docs/transfers.md, "What a transfer carries").
+// record: an underscore name under service.D, which disco answers NODATA
+// as the parent of possible tag names; a secondary holds no such name and
+// may answer NXDOMAIN (docs/transfers.md, "What a transfer carries").
 var negativeOnly = map[string]bool{
-	"api.service A": true, "api.service AAAA": true, "api.service SRV": true,
-	"_api._tcp.service SRV": true, "_api._udp.service SRV": true,
-	"canary.web.service A": true, "canary.web.service SRV": true, "_web._canary.service SRV": true,
 	"_nope.service A": true,
 }
 
