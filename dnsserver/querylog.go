@@ -2,7 +2,6 @@ package dnsserver
 
 import (
 	"context"
-	"encoding/binary"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -23,13 +22,14 @@ import (
 // serveUDPLogged is serveUDP with the query log on.
 func (h *Handler) serveUDPLogged(pkt []byte, from netip.AddrPort, s *scratch) []byte {
 	start := time.Now()
-	out, qtype, rcode := h.answerUDP(pkt, s)
+	m, fault := readMessage(pkt)
+	out, rcode := h.answerUDP(pkt, &m, fault, s)
 	if out == nil {
 		return nil
 	}
 	took := time.Since(start)
 	tc := len(out) > 2 && out[2]&0x02 != 0
-	h.logQuery(from.String(), wireQname(pkt), qtype, rcode, transportUDP, tc, took)
+	h.logQuery(from.String(), m.qname(pkt), m.qtype, rcode, transportUDP, tc, took)
 	return out
 }
 
@@ -44,19 +44,6 @@ func (h *Handler) logQuery(client, qname string, qtype uint16, rcode int, t tran
 		slog.Bool("tc", tc),
 		slog.Duration("duration", took),
 	)
-}
-
-// wireQname returns the question name of a query packet as sent, or ""
-// when the packet has no readable question.
-func wireQname(pkt []byte) string {
-	if len(pkt) < 12 || binary.BigEndian.Uint16(pkt[4:]) == 0 {
-		return ""
-	}
-	name, _, err := dns.UnpackDomainName(pkt, 12)
-	if err != nil {
-		return ""
-	}
-	return name
 }
 
 // qnameOf returns the question name of m, or "".

@@ -165,7 +165,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	idle := s.cfg.TCPIdleTimeout
 	tcp := &dns.Server{Listener: s.tcp, Handler: s.handler, ReadTimeout: s.cfg.TCPReadTimeout,
-		IdleTimeout: func() time.Duration { return idle }, MaxTCPQueries: s.cfg.MaxTCPQueries}
+		IdleTimeout: func() time.Duration { return idle }, MaxTCPQueries: s.cfg.MaxTCPQueries,
+		DecorateReader: func(r dns.Reader) dns.Reader { return tcpGate{Reader: r, h: s.handler} },
+		MsgAcceptFunc:  acceptQueries}
 	errc := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -230,6 +232,46 @@ func (s *Server) serveUDPSimple(c *net.UDPConn) {
 			}
 		}
 	}
+}
+
+// errMalformed ends a TCP connection that sent a malformed message.
+var errMalformed = errors.New("malformed DNS message")
+
+// tcpGate reads each TCP message for the miekg/dns server with
+// readMessage, as the UDP path does, so that both transports react alike.
+// A malformed message gets its FORMERR (or nothing) from the gate, and the
+// connection is closed, as Knot DNS does. A well-formed one goes on to the
+// handler; a plain query without the options of its OPT, which disco does
+// not use and miekg/dns would reject some malformed contents of.
+type tcpGate struct {
+	dns.Reader
+	h *Handler
+}
+
+func (g tcpGate) ReadTCP(conn net.Conn, timeout time.Duration) ([]byte, error) {
+	pkt, err := g.Reader.ReadTCP(conn, timeout)
+	if err != nil {
+		return nil, err
+	}
+	m, fault := readMessage(pkt)
+	if fault == msgOK {
+		if !m.response() && m.opcode() == dns.OpcodeQuery && m.plain(false) && m.optLen > 0 {
+			return m.appendPlain(pkt, nil), nil
+		}
+		return pkt, nil
+	}
+	g.h.rejectTCP(conn, pkt, &m, fault)
+	return nil, errMalformed
+}
+
+// acceptQueries lets every message but responses through to the handler,
+// whose guards decide (the default rejects some well-formed queries before
+// the handler sees them).
+func acceptQueries(h dns.Header) dns.MsgAcceptAction {
+	if h.Bits&(1<<15) != 0 {
+		return dns.MsgIgnore
+	}
+	return dns.MsgAccept
 }
 
 // limitListener closes connections beyond max at once instead of letting
