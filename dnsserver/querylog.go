@@ -39,7 +39,7 @@ func (h *Handler) logQuery(client, qname string, qtype uint16, rcode int, t tran
 		slog.String("client", client),
 		slog.String("qname", qname),
 		slog.String("qtype", typeString(qtype)),
-		slog.String("rcode", rcodeString(rcode)),
+		slog.String("rcode", rcodeName(rcode)),
 		slog.String("transport", transportNames[t]),
 		slog.Bool("tc", tc),
 		slog.Duration("duration", took),
@@ -64,7 +64,13 @@ func typeString(t uint16) string {
 	return "TYPE" + strconv.Itoa(int(t))
 }
 
-func rcodeString(r int) string {
+// rcodeName is the mnemonic of a response code. 16 is BADVERS as a
+// message's rcode (RFC 6891); miekg/dns's table names it BADSIG, its
+// meaning in a TSIG record's error field (RFC 8945).
+func rcodeName(r int) string {
+	if r == dns.RcodeBadVers {
+		return "BADVERS"
+	}
 	if s, ok := dns.RcodeToString[r]; ok {
 		return s
 	}
