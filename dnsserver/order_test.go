@@ -14,9 +14,9 @@ import (
 func TestCNAMEChainOrder(t *testing.T) {
 	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), staticZones{parseZones(t, exampleZone)}, nil)
 	tests := []struct {
-		qname string
-		chain []string // owner and type of each RRset, in order
-		spread int     // how many records of the last RRset take turns first
+		qname  string
+		chain  []string // owner and type of each RRset, in order
+		spread int      // how many records of the last RRset take turns first
 	}{
 		{"alias.example.com.", []string{"alias.example.com. CNAME", "www.example.com. A"}, 1},
 		{"web.example.com.", []string{"web.example.com. CNAME", "web.service.disco.internal. A"}, 3},
