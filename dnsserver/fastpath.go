@@ -219,13 +219,13 @@ func (h *Handler) build(key []byte, m *wireMsg, snap *registry.Snapshot, zs *zon
 }
 
 // slowUDP answers a well-formed query the fast path does not handle with
-// the full path. A plain query becomes a dns.Msg without a second parse;
-// a message with more records (TSIG, UPDATE sections, records a query
-// does not use) is unpacked by miekg/dns in full.
+// the full path. A simple query becomes a dns.Msg without a second parse;
+// a message with more to it (a TSIG, the records of an UPDATE) is unpacked
+// by miekg/dns in full.
 func (h *Handler) slowUDP(pkt []byte, m *wireMsg, s *scratch) (out []byte, rcode int) {
 	var req *dns.Msg
 	var err error
-	if m.plain(false) {
+	if m.simple() {
 		req, err = m.request(pkt)
 	} else {
 		req = new(dns.Msg)

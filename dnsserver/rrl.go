@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // Response rate limiting (RRL), as BIND and Knot do it: a spoofed flood
@@ -260,20 +262,11 @@ func slipResponse(pkt, out []byte) []byte {
 	if fault == msgNoHeader || fault == msgNoQuestion || m.response() {
 		return nil
 	}
-	end := headerLen
-	if m.question() {
-		end = m.questionEnd()
-	}
-	out = append(out, pkt[:end]...)
-	out[2] = 0x80 | pkt[2]&0x79 | 0x02 // QR, opcode and RD kept, TC
-	out[3] = pkt[3] & 0x10             // CD kept; RA=0, NOERROR
-	clear(out[4:headerLen])
-	if m.question() {
-		out[5] = 1
-	}
+	h := len(out)
+	out = appendBareAnswer(out, pkt, &m, dns.RcodeSuccess, true)
 	if fault == msgOK && m.edns() && m.ednsVersion() == 0 {
 		out = append(out, 0, 0, 41, UDPSize>>8, UDPSize&0xff, 0, 0, byte(m.ednsTTL>>8)&0x80, 0, 0, 0)
-		out[11] = 1
+		out[h+11] = 1
 	}
 	return out
 }

@@ -241,8 +241,9 @@ var errMalformed = errors.New("malformed DNS message")
 // readMessage, as the UDP path does, so that both transports react alike.
 // A malformed message gets its FORMERR (or nothing) from the gate, and the
 // connection is closed, as Knot DNS does. A well-formed one goes on to the
-// handler; a plain query without the options of its OPT, which disco does
-// not use and miekg/dns would reject some malformed contents of.
+// handler; a simple query in its plain form (without the records a query
+// does not use, and without the options of its OPT, some contents of
+// which miekg/dns would reject).
 type tcpGate struct {
 	dns.Reader
 	h *Handler
@@ -255,7 +256,7 @@ func (g tcpGate) ReadTCP(conn net.Conn, timeout time.Duration) ([]byte, error) {
 	}
 	m, fault := readMessage(pkt)
 	if fault == msgOK {
-		if !m.response() && m.opcode() == dns.OpcodeQuery && m.plain(false) && m.optLen > 0 {
+		if !m.response() && m.simple() && !m.plain(true) {
 			return m.appendPlain(pkt, nil), nil
 		}
 		return pkt, nil

@@ -351,25 +351,48 @@ func validRdata(pkt []byte, rr wireRR) bool {
 // formErr appends to out the answer to a message readMessage found fault
 // with, and returns it; nil means no answer. A message that is a response
 // never gets one. A malformed message with a readable question gets
-// FORMERR with its ID, opcode, RD and CD bits and its question, and no OPT.
+// FORMERR with its question, and no OPT.
 func formErr(pkt []byte, m *wireMsg, fault msgFault, out []byte) []byte {
 	if fault != msgMalformed || m.response() {
 		return nil
 	}
+	return appendBareAnswer(out, pkt, m, dns.RcodeFormatError, false)
+}
+
+// appendBareAnswer appends to out an answer to the query pkt (read by
+// readMessage as m) that has no records: the query's ID, opcode, RD and
+// CD bits and question, with QR set, rcode and, if tc, TC.
+func appendBareAnswer(out, pkt []byte, m *wireMsg, rcode int, tc bool) []byte {
 	h := len(out)
-	out = append(out, pkt[:headerLen]...)
-	out[h+2] = 0x80 | pkt[2]&0x79                 // QR; opcode and RD kept; AA, TC clear
-	out[h+3] = pkt[3]&0x10 | dns.RcodeFormatError // CD kept
+	end := headerLen
+	if m.question() {
+		end = m.questionEnd()
+	}
+	out = append(out, pkt[:end]...)
+	out[h+2] = 0x80 | pkt[2]&0x79 // QR; opcode and RD kept; AA, TC clear
+	if tc {
+		out[h+2] |= 0x02
+	}
+	out[h+3] = pkt[3]&0x10 | byte(rcode&0xf) // CD kept; RA, Z, AD clear
 	clear(out[h+4 : h+headerLen])
-	out[h+5] = 1
-	return append(out, pkt[headerLen:m.questionEnd()]...)
+	if m.question() {
+		out[h+5] = 1
+	}
+	return out
+}
+
+// simple reports whether what readMessage reads of the query (header,
+// question, EDNS) is all its answer needs: it has no TSIG and no records
+// but the OPT, or its other records are ignored (opcode QUERY).
+func (m *wireMsg) simple() bool {
+	return m.tsig == 0 && (m.opcode() == dns.OpcodeQuery || m.plain(false))
 }
 
 // request returns the query pkt (read by readMessage as m) as the full
 // path's dns.Msg: the header, the question and the OPT without its
 // options, which the answer does not use. Other records are left out: use
-// it only for messages that are plain (m.plain). It fails only if miekg/dns
-// does not read the question name as readMessage did.
+// it only for simple queries (m.simple). It fails only if miekg/dns does
+// not read the question name as readMessage did.
 func (m *wireMsg) request(pkt []byte) (*dns.Msg, error) {
 	req := new(dns.Msg)
 	req.Id = m.id
@@ -396,15 +419,18 @@ func (m *wireMsg) request(pkt []byte) (*dns.Msg, error) {
 	return req, nil
 }
 
-// appendPlain appends to out the plain form of the query pkt (read by
-// readMessage as m, which must be plain): its header, its question and its
-// OPT without options.
+// appendPlain appends to out the plain form of the simple query pkt (read
+// by readMessage as m): its header, its question and its OPT without
+// options, and nothing else.
 func (m *wireMsg) appendPlain(pkt, out []byte) []byte {
+	h := len(out)
 	out = append(out, pkt[:headerLen]...)
+	clear(out[h+6 : h+headerLen])
 	if m.question() {
 		out = append(out, pkt[headerLen:m.questionEnd()]...)
 	}
 	if m.edns() {
+		out[h+11] = 1
 		out = append(out, pkt[m.opt:m.opt+9]...) // root, type, class, TTL
 		out = append(out, 0, 0)                  // RDLENGTH
 	}

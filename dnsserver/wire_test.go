@@ -3,7 +3,6 @@ package dnsserver
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 
@@ -153,7 +152,7 @@ func FuzzReadMessage(f *testing.F) {
 				t.Fatalf("question %v, miekg/dns reads %v", m.describe(pkt), q)
 			}
 		}
-		if !m.plain(false) {
+		if !m.simple() {
 			return
 		}
 		req, err := m.request(pkt)
@@ -165,11 +164,10 @@ func FuzzReadMessage(f *testing.F) {
 		}
 		plain := m.appendPlain(pkt, nil)
 		p, pf := readMessage(plain)
-		if pf != msgOK || !p.plain(true) || p.describe(plain) != strings.Replace(m.describe(pkt), fmt.Sprintf(" options %d", m.optLen), "", 1) {
-			t.Fatalf("plain form reads %v %q, want %q", pf, p.describe(plain), m.describe(pkt))
-		}
-		if !slices.Equal(plain[:headerLen], pkt[:headerLen]) {
-			t.Fatalf("plain form changed the header")
+		wantPlain := wireMsg{id: m.id, flags: m.flags, qd: m.qd, ar: p.ar, qnameEnd: m.qnameEnd, qtype: m.qtype, qclass: m.qclass,
+			opt: p.opt, ednsSize: m.ednsSize, ednsTTL: m.ednsTTL}
+		if pf != msgOK || !p.plain(true) || p != wantPlain || p.edns() != m.edns() {
+			t.Fatalf("plain form reads %v %+v, want %+v", pf, p, wantPlain)
 		}
 		if err := new(dns.Msg).Unpack(plain); err != nil {
 			t.Fatalf("miekg/dns does not read the plain form: %v", err)
