@@ -178,7 +178,8 @@ func TestMalformedPackets(t *testing.T) {
 	noQuestion := append([]byte(nil), wire[:12]...)
 	noQuestion[5] = 0
 	// As Knot DNS reacts: no answer without a readable question, FORMERR
-	// for a readable one followed by something malformed.
+	// for a readable one followed by something malformed; and FORMERR for
+	// more than one question (RFC 9619).
 	tests := []struct {
 		name  string
 		pkt   []byte
@@ -190,7 +191,7 @@ func TestMalformedPackets(t *testing.T) {
 		{"truncated question", wire[:20], -1},
 		{"pointer loop", ptrLoop, -1},
 		{"response", response, -1},
-		{"two questions claimed", twoQuestions, -1},
+		{"two questions claimed", twoQuestions, dns.RcodeFormatError},
 		{"no question", noQuestion, dns.RcodeFormatError},
 		{"trailing garbage", append(append([]byte(nil), wire...), 1, 2, 3), dns.RcodeFormatError},
 	}

@@ -42,6 +42,12 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("UDP answer of %d bytes, over %d", len(out), UDPSize)
 		}
 		fast := checkReply(t, out, binary.BigEndian.Uint16(pkt))
+		if fault == msgQuestions {
+			if fast.Rcode != dns.RcodeFormatError || len(fast.Question) != 0 || fast.IsEdns0() != nil {
+				t.Fatalf("answer to a query with several questions:\n%v\nwant FORMERR with no question and no OPT", fast)
+			}
+			return
+		}
 		if fault == msgMalformed {
 			if fast.Rcode != dns.RcodeFormatError || len(fast.Question) != 1 || fast.IsEdns0() != nil {
 				t.Fatalf("answer to a malformed message:\n%v\nwant FORMERR with the question and no OPT", fast)

@@ -160,8 +160,9 @@ func hostileCases(t testing.TB) []hostileCase {
 		{"question cut short", rawQuery(id, rd, 1, 0, 0, 0, good[:9]...), silence, false, true},
 		{"question without its type", rawQuery(id, rd, 1, 0, 0, 0, web...), silence, false, true},
 		{"no question", rawQuery(id, rd, 0, 0, 0, 0), dns.RcodeFormatError, false, false},
-		{"two questions", rawQuery(id, rd, 2, 0, 0, 0, append(slices.Clone(good), good...)...), silence, false, true},
-		{"two questions claimed, one sent", rawQuery(id, rd, 2, 0, 0, 0, good...), silence, false, true},
+		// RFC 9619: FORMERR for a query with more than one question.
+		{"two questions", rawQuery(id, rd, 2, 0, 0, 0, append(slices.Clone(good), good...)...), dns.RcodeFormatError, true, true},
+		{"two questions claimed, one sent", rawQuery(id, rd, 2, 0, 0, 0, good...), dns.RcodeFormatError, true, true},
 		{"compression pointer loop", rawQuery(id, rd, 1, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1), silence, false, true},
 		{"compression pointer forward", rawQuery(id, rd, 1, 0, 0, 0, 0xc0, 14, 0xc0, 12, 0, 1, 0, 1), silence, false, true},
 		{"label of 64 bytes", rawQuery(id, rd, 1, 0, 0, 0, q(wireName(repeat('a', 64), "disco", "internal"))...), silence, false, true},
@@ -186,7 +187,7 @@ func hostileCases(t testing.TB) []hostileCase {
 		{"zone transfer", pack(t, id, "disco.internal.", dns.TypeAXFR, nil), dns.RcodeRefused, false, false},
 		{"question type OPT", pack(t, id, goodName, dns.TypeOPT, nil), dns.RcodeFormatError, false, false},
 		{"question type 0", pack(t, id, goodName, 0, nil), dns.RcodeNotImplemented, false, false},
-		{"random bytes", garbage, silence, false, true},
+		{"random bytes (QDCOUNT over 1)", garbage, dns.RcodeFormatError, true, true},
 	}
 }
 

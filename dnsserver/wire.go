@@ -13,10 +13,12 @@ import (
 // malformed messages as Knot does:
 //
 //   - shorter than a header: no answer;
-//   - a question that cannot be read (QDCOUNT over 1, a bad label, a
-//     compression pointer, a name over 255 octets, a missing type or class):
-//     no answer, since an answer could not echo the question a client
-//     matches it by (RFC 5452 section 9.1);
+//   - a standard query (opcode QUERY) with QDCOUNT over 1: FORMERR without
+//     a question, as RFC 9619 requires (Knot 3.2 gives no answer);
+//   - a question that cannot be read (a bad label, a compression pointer,
+//     a name over 255 octets, a missing type or class, QDCOUNT over 1 with
+//     another opcode): no answer, since an answer could not echo the
+//     question clients match answers by;
 //   - a readable question followed by anything malformed: FORMERR with the
 //     question and no OPT (RFC 1035 section 4.1.1). That covers counts that
 //     promise missing records, trailing bytes, records whose fields run past
@@ -46,6 +48,9 @@ const (
 	msgOK msgFault = iota
 	// msgNoHeader: shorter than the header. No answer.
 	msgNoHeader
+	// msgQuestions: a standard query with more than one question.
+	// FORMERR without a question.
+	msgQuestions
 	// msgNoQuestion: the question cannot be read, or a message without a
 	// question is malformed. No answer.
 	msgNoQuestion
@@ -54,7 +59,7 @@ const (
 	msgMalformed
 )
 
-var faultNames = [...]string{"ok", "no header", "no question", "malformed"}
+var faultNames = [...]string{"ok", "no header", "questions", "no question", "malformed"}
 
 func (f msgFault) String() string { return faultNames[f] }
 
@@ -145,6 +150,9 @@ func readMessage(pkt []byte) (m wireMsg, _ msgFault) {
 		m.qclass = binary.BigEndian.Uint16(pkt[end+2:])
 		off = end + 4
 	default:
+		if m.opcode() == dns.OpcodeQuery {
+			return m, msgQuestions
+		}
 		return m, msgNoQuestion
 	}
 	bad := msgMalformed
@@ -351,9 +359,10 @@ func validRdata(pkt []byte, rr wireRR) bool {
 // formErr appends to out the answer to a message readMessage found fault
 // with, and returns it; nil means no answer. A message that is a response
 // never gets one. A malformed message with a readable question gets
-// FORMERR with its question, and no OPT.
+// FORMERR with its question, a standard query with several questions
+// FORMERR without; neither carries an OPT.
 func formErr(pkt []byte, m *wireMsg, fault msgFault, out []byte) []byte {
-	if fault != msgMalformed || m.response() {
+	if fault != msgMalformed && fault != msgQuestions || m.response() {
 		return nil
 	}
 	return appendBareAnswer(out, pkt, m, dns.RcodeFormatError, false)

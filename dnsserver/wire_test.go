@@ -68,7 +68,8 @@ func TestReadMessage(t *testing.T) {
 		{"short header", cHdr(0, 1, 0, 0, 0)[:11], msgNoHeader, ""},
 		{"name of 256 octets", cat(cHdr(0, 1, 0, 0, 0), question(wireName(long63, long63, long63, repeat('b', 62)), 1, 1)), msgNoQuestion, ""},
 		{"pointer in the question", cat(cHdr(0, 1, 0, 0, 0), []byte{1, 'a', 0xc0, 4, 0, 1, 0, 1}), msgNoQuestion, ""},
-		{"three questions", cat(cHdr(0, 3, 0, 0, 0), q, q, q), msgNoQuestion, ""},
+		{"three questions", cat(cHdr(0, 3, 0, 0, 0), q, q, q), msgQuestions, ""},
+		{"three questions, opcode 15", cat(cHdr(15<<opcode, 3, 0, 0, 0), q, q, q), msgNoQuestion, ""},
 		{"no question, record missing", cHdr(0, 0, 1, 0, 0), msgNoQuestion, ""},
 		{"no question, OPT not at the root", cat(cHdr(0, 0, 0, 0, 1), []byte{1, 'x'}, cOPT), msgNoQuestion, ""},
 		{"record owner pointing at itself", cat(cHdr(0, 1, 1, 0, 0), q, []byte{0xc0, byte(12 + len(q)), 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 1, 2, 3, 4}), msgMalformed, "web.service.disco.internal. A IN, records 1/0/0"},
@@ -124,6 +125,18 @@ func FuzzReadMessage(f *testing.F) {
 			if !m.question() || m.questionEnd() > len(pkt) {
 				t.Fatalf("%v with question end %d of %d", fault, m.questionEnd(), len(pkt))
 			}
+		}
+		if fault == msgQuestions {
+			out := formErr(pkt, &m, fault, nil)
+			if m.response() != (out == nil) {
+				t.Fatalf("answer %x to a query with %d questions, response %v", out, m.qd, m.response())
+			}
+			if out != nil {
+				if r := checkReply(t, out, m.id); r.Rcode != dns.RcodeFormatError || len(r.Question) != 0 {
+					t.Fatalf("answer %v to a query with %d questions", r, m.qd)
+				}
+			}
+			return
 		}
 		if fault == msgMalformed {
 			out := formErr(pkt, &m, fault, nil)
