@@ -261,3 +261,31 @@ func BenchmarkFullPath(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFastPathMiss answers queries that all miss the answer cache, as
+// in a flood of random names: half A queries for names under service.D,
+// half SRV queries for _name._tcp.service.D, none of which exist.
+func BenchmarkFastPathMiss(b *testing.B) {
+	h := NewHandler(testConfig(), testRegistry(b, fixture, nil), nil, nil)
+	const distinct = 1 << 16
+	pkts := make([][]byte, distinct)
+	for i := range pkts {
+		req := new(dns.Msg)
+		if i%2 == 0 {
+			req.SetQuestion(fmt.Sprintf("r%08x.service.disco.internal.", i), dns.TypeA)
+		} else {
+			req.SetQuestion(fmt.Sprintf("_r%08x._tcp.service.disco.internal.", i), dns.TypeSRV)
+		}
+		req.SetEdns0(1232, false)
+		pkts[i], _ = req.Pack()
+	}
+	s := newScratch()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if h.serveUDP(pkts[i%distinct], netip.AddrPort{}, s) == nil {
+			b.Fatal("no answer")
+		}
+		i++
+	}
+}
