@@ -25,8 +25,9 @@ import (
 //     their RDLENGTH or the message, an OPT outside the additional section,
 //     a second OPT, an OPT not owned by the root, an EDNS option running
 //     past the OPT (RFC 6891 section 6.1), and a TSIG anywhere but last
-//     (RFC 8945 section 5.1). With no question at all, such a message gets
-//     no answer either.
+//     (RFC 8945 section 5.2). A message without a question gets FORMERR
+//     for these once one of its records could be read, and no answer when
+//     nothing could.
 //
 // Well-formed answer and authority records in a query are ignored, as are
 // EDNS options. A TSIG record last in the additional section is only
@@ -51,11 +52,12 @@ const (
 	// msgQuestions: a standard query with more than one question.
 	// FORMERR without a question.
 	msgQuestions
-	// msgNoQuestion: the question cannot be read, or a message without a
-	// question is malformed. No answer.
+	// msgNoQuestion: the question cannot be read, or nothing can be read
+	// of a message without a question. No answer.
 	msgNoQuestion
-	// msgMalformed: the question was read, something after it is
-	// malformed. FORMERR with the question.
+	// msgMalformed: the question, or a record of a message without one,
+	// was read, and something after it is malformed. FORMERR with the
+	// question, if any.
 	msgMalformed
 )
 
@@ -155,15 +157,22 @@ func readMessage(pkt []byte) (m wireMsg, _ msgFault) {
 		}
 		return m, msgNoQuestion
 	}
-	bad := msgMalformed
-	if m.qd == 0 {
-		bad = msgNoQuestion
+	// A fault past the header gets FORMERR once something was read: the
+	// question, or the fixed part of a record (a record whose contents
+	// are wrong was read that far).
+	bad := msgNoQuestion
+	if m.qd == 1 {
+		bad = msgMalformed
 	}
 	for range int(m.an) + int(m.ns) {
 		rr, ok := readRR(pkt, off)
-		if !ok || rr.typ == dns.TypeOPT || rr.typ == dns.TypeTSIG || !validRdata(pkt, rr) {
+		if !ok {
 			return m, bad
 		}
+		if rr.typ == dns.TypeOPT || rr.typ == dns.TypeTSIG || !validRdata(pkt, rr) {
+			return m, msgMalformed
+		}
+		bad = msgMalformed
 		off = rr.end
 	}
 	for i := range int(m.ar) {
@@ -171,6 +180,7 @@ func readMessage(pkt []byte) (m wireMsg, _ msgFault) {
 		if !ok {
 			return m, bad
 		}
+		bad = msgMalformed
 		switch rr.typ {
 		case dns.TypeOPT:
 			// RFC 6891 section 6.1.1: one OPT at most; its owner is the

@@ -71,7 +71,8 @@ func TestReadMessage(t *testing.T) {
 		{"three questions", cat(cHdr(0, 3, 0, 0, 0), q, q, q), msgQuestions, ""},
 		{"three questions, opcode 15", cat(cHdr(15<<opcode, 3, 0, 0, 0), q, q, q), msgNoQuestion, ""},
 		{"no question, record missing", cHdr(0, 0, 1, 0, 0), msgNoQuestion, ""},
-		{"no question, OPT not at the root", cat(cHdr(0, 0, 0, 0, 1), []byte{1, 'x'}, cOPT), msgNoQuestion, ""},
+		{"no question, OPT not at the root", cat(cHdr(0, 0, 0, 0, 1), []byte{1, 'x'}, cOPT), msgMalformed, "no question, records 0/0/1"},
+		{"no question, OPT cut", cat(cHdr(0, 0, 0, 0, 1), cOPT[:10]), msgNoQuestion, ""},
 		{"record owner pointing at itself", cat(cHdr(0, 1, 1, 0, 0), q, []byte{0xc0, byte(12 + len(q)), 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 1, 2, 3, 4}), msgMalformed, "web.service.disco.internal. A IN, records 1/0/0"},
 		{"record fields cut", cat(cHdr(0, 1, 1, 0, 0), q, cA[:10]), msgMalformed, "web.service.disco.internal. A IN, records 1/0/0"},
 		{"OPT owned by a pointer to the root", cat(cHdr(0, 1, 0, 0, 1), q, []byte{0xc0, byte(12 + len(cWeb) - 1)}, cOPT[1:]), msgMalformed, "web.service.disco.internal. A IN, records 0/0/1"},
@@ -121,7 +122,7 @@ func FuzzReadMessage(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		m, fault := readMessage(pkt)
-		if fault == msgMalformed || fault == msgOK && m.question() {
+		if (fault == msgMalformed || fault == msgOK) && m.qd == 1 {
 			if !m.question() || m.questionEnd() > len(pkt) {
 				t.Fatalf("%v with question end %d of %d", fault, m.questionEnd(), len(pkt))
 			}
@@ -147,7 +148,8 @@ func FuzzReadMessage(f *testing.F) {
 				return
 			}
 			r := checkReply(t, out, m.id)
-			if r.Rcode != dns.RcodeFormatError || len(r.Question) != 1 || r.Question[0].Name != m.qname(pkt) || r.Opcode != m.opcode() {
+			if r.Rcode != dns.RcodeFormatError || len(r.Question) != int(m.qd) || r.Opcode != m.opcode() ||
+				m.qd == 1 && r.Question[0].Name != m.qname(pkt) {
 				t.Fatalf("FORMERR %v for question %q", r, m.qname(pkt))
 			}
 			return
