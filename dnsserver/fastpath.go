@@ -36,7 +36,7 @@ const DefaultCacheSize = 50000
 // optionally with one OPT of version 0, or a question for a zone
 // transfer, ANY or a meta type.
 func appendKey(pkt []byte, m *wireMsg, key []byte) (_ []byte, ok bool) {
-	if m.flags&0xfa00 != 0 || !m.question() || !m.plain(false) || m.qclass != dns.ClassINET ||
+	if m.flags&0xfa00 != 0 || !m.question() || !m.plain() || m.qclass != dns.ClassINET ||
 		m.edns() && m.ednsVersion() != 0 {
 		return key, false
 	}

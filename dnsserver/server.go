@@ -256,7 +256,7 @@ func (g tcpGate) ReadTCP(conn net.Conn, timeout time.Duration) ([]byte, error) {
 	}
 	m, fault := readMessage(pkt)
 	if fault == msgOK {
-		if !m.response() && m.simple() && !m.plain(true) {
+		if !m.response() && m.simple() && (!m.plain() || m.optLen > 0) {
 			return m.appendPlain(pkt, nil), nil
 		}
 		return pkt, nil

@@ -116,13 +116,13 @@ func (m *wireMsg) ednsVersion() uint8 { return uint8(m.ednsTTL >> 16) }
 func (m *wireMsg) do() bool           { return m.ednsTTL&0x8000 != 0 }
 
 // plain reports whether the message holds nothing but the header, the
-// question and an OPT record without options (noOptions) or with some.
-func (m *wireMsg) plain(noOptions bool) bool {
+// question and an OPT record.
+func (m *wireMsg) plain() bool {
 	edns := 0
 	if m.edns() {
 		edns = 1
 	}
-	return m.an == 0 && m.ns == 0 && int(m.ar) == edns && (!noOptions || m.optLen == 0)
+	return m.an == 0 && m.ns == 0 && int(m.ar) == edns
 }
 
 // readMessage reads pkt strictly (see above). The wireMsg is filled in as
@@ -169,10 +169,10 @@ func readMessage(pkt []byte) (m wireMsg, _ msgFault) {
 		if !ok {
 			return m, bad
 		}
-		if rr.typ == dns.TypeOPT || rr.typ == dns.TypeTSIG || !validRdata(pkt, rr) {
-			return m, msgMalformed
-		}
 		bad = msgMalformed
+		if rr.typ == dns.TypeOPT || rr.typ == dns.TypeTSIG || !validRdata(pkt, rr) {
+			return m, bad
+		}
 		off = rr.end
 	}
 	for i := range int(m.ar) {
@@ -404,7 +404,7 @@ func appendBareAnswer(out, pkt []byte, m *wireMsg, rcode int, tc bool) []byte {
 // question, EDNS) is all its answer needs: it has no TSIG and no records
 // but the OPT, or its other records are ignored (opcode QUERY).
 func (m *wireMsg) simple() bool {
-	return m.tsig == 0 && (m.opcode() == dns.OpcodeQuery || m.plain(false))
+	return m.tsig == 0 && (m.opcode() == dns.OpcodeQuery || m.plain())
 }
 
 // request returns the query pkt (read by readMessage as m) as the full
