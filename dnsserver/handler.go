@@ -262,7 +262,8 @@ func (h *Handler) reply(req *dns.Msg, snap *registry.Snapshot, zs *zones.Set) (m
 	}
 	m = new(dns.Msg)
 	m.SetReply(req)
-	// RD and CD are copied whatever the opcode (RFC 1035 section 4.1.1).
+	// RD (RFC 1035 section 4.1.1) and CD (RFC 4035 section 3.1.6) are
+	// copied whatever the opcode.
 	m.RecursionDesired = req.RecursionDesired
 	m.CheckingDisabled = req.CheckingDisabled
 	m.RecursionAvailable = false
