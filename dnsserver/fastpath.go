@@ -28,6 +28,28 @@ const maxVariants = 6
 // DefaultCacheSize is the default number of cached answers.
 const DefaultCacheSize = 50000
 
+// lowerInPlace maps A to Z in b to a to z, eight octets at a time.
+func lowerInPlace(b []byte) {
+	const ones = 0x0101010101010101
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		// Bit 7 of each octet of upper: set if the octet is in A to Z
+		// (octets at 0x80 and above are left out); no carries cross
+		// octets.
+		low := w & (0x7f * ones)
+		upper := (low + (0x80-'A')*ones) ^ (low + (0x80-'Z'-1)*ones)
+		upper &^= w
+		upper &= 0x80 * ones
+		binary.LittleEndian.PutUint64(b, w|upper>>2)
+		b = b[8:]
+	}
+	for i, c := range b {
+		if c-'A' < 26 {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+}
+
 // appendKey appends to key the fast-path cache key of the query pkt
 // (read by readMessage as m): the lower-cased question name in wire form,
 // the type, and the EDNS shape (DO bit and size limit). It reports false
@@ -44,12 +66,9 @@ func appendKey(pkt []byte, m *wireMsg, key []byte) (_ []byte, ok bool) {
 	case 0, dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeANY:
 		return key, false
 	}
-	for _, c := range pkt[headerLen:m.qnameEnd] {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		key = append(key, c)
-	}
+	start := len(key)
+	key = append(key, pkt[headerLen:m.qnameEnd]...)
+	lowerInPlace(key[start:]) // length octets (at most 63) are left alone
 	limit := uint16(minUDPSize)
 	shape := byte(0)
 	if m.edns() {

@@ -47,7 +47,8 @@ type msgFault uint8
 const (
 	// msgOK: the message is well formed.
 	msgOK msgFault = iota
-	// msgNoHeader: shorter than the header. No answer.
+	// msgNoHeader: shorter than the header (or longer than any DNS
+	// message). No answer.
 	msgNoHeader
 	// msgQuestions: a standard query with more than one question.
 	// FORMERR without a question.
@@ -66,8 +67,9 @@ var faultNames = [...]string{"ok", "no header", "questions", "no question", "mal
 func (f msgFault) String() string { return faultNames[f] }
 
 // wireMsg is what readMessage learns of a message: the header, the
-// question and the EDNS OPT, with offsets into the message it read. It is
-// a plain value: reading allocates nothing.
+// question and the EDNS OPT, with offsets into the message it read (a DNS
+// message is at most 65535 octets). It is a small plain value: reading
+// allocates nothing.
 type wireMsg struct {
 	id    uint16
 	flags uint16 // the second header word: QR, opcode, AA, TC, RD, RA, Z, AD, CD, RCODE
@@ -77,19 +79,19 @@ type wireMsg struct {
 	ar    uint16
 	// qnameEnd is the offset just past the question name (which starts
 	// at headerLen); 0 when there is no question.
-	qnameEnd int
+	qnameEnd uint16
 	qtype    uint16
 	qclass   uint16
 	// opt is the offset of the OPT record, 0 without one; ednsSize and
 	// ednsTTL are its CLASS (the payload size) and TTL (extended rcode,
 	// version, flags).
-	opt      int
-	optLen   int // its RDLENGTH: the options
+	opt      uint16
+	optLen   uint16 // its RDLENGTH: the options
 	ednsSize uint16
 	ednsTTL  uint32
 	// tsig is the offset of the TSIG record, last in the message; 0
 	// without one.
-	tsig int
+	tsig uint16
 }
 
 // Header flag bits in wireMsg.flags.
@@ -109,7 +111,7 @@ func (m *wireMsg) opcode() int    { return int(m.flags>>11) & 0xf }
 func (m *wireMsg) question() bool { return m.qnameEnd != 0 }
 
 // questionEnd is the offset just past the question (only with one).
-func (m *wireMsg) questionEnd() int { return m.qnameEnd + 4 }
+func (m *wireMsg) questionEnd() int { return int(m.qnameEnd) + 4 }
 
 func (m *wireMsg) edns() bool         { return m.opt != 0 }
 func (m *wireMsg) ednsVersion() uint8 { return uint8(m.ednsTTL >> 16) }
@@ -128,9 +130,10 @@ func (m *wireMsg) plain() bool {
 // readMessage reads pkt strictly (see above). The wireMsg is filled in as
 // far as reading got, so a FORMERR can echo the question.
 func readMessage(pkt []byte) (m wireMsg, _ msgFault) {
-	if len(pkt) < headerLen {
-		return m, msgNoHeader
+	if len(pkt) < headerLen || len(pkt) > dns.MaxMsgSize {
+		return m, msgNoHeader // no DNS message is longer
 	}
+	_ = pkt[headerLen-1]
 	m.id = binary.BigEndian.Uint16(pkt)
 	m.flags = binary.BigEndian.Uint16(pkt[2:])
 	m.qd = binary.BigEndian.Uint16(pkt[4:])
@@ -141,13 +144,11 @@ func readMessage(pkt []byte) (m wireMsg, _ msgFault) {
 	switch m.qd {
 	case 0:
 	case 1:
-		// No compression in the question name: there is nothing before
-		// it to point at but the header and the name itself.
-		end, _, ok := readName(pkt, off, false)
+		end, ok := readQname(pkt)
 		if !ok || end+4 > len(pkt) {
 			return m, msgNoQuestion
 		}
-		m.qnameEnd = end
+		m.qnameEnd = uint16(end)
 		m.qtype = binary.BigEndian.Uint16(pkt[end:])
 		m.qclass = binary.BigEndian.Uint16(pkt[end+2:])
 		off = end + 4
@@ -188,15 +189,15 @@ func readMessage(pkt []byte) (m wireMsg, _ msgFault) {
 			if m.opt != 0 || pkt[off] != 0 || !validOptions(pkt[rr.rdata:rr.end]) {
 				return m, bad
 			}
-			m.opt = off
-			m.optLen = rr.end - rr.rdata
+			m.opt = uint16(off)
+			m.optLen = uint16(rr.end - rr.rdata)
 			m.ednsSize = rr.class
 			m.ednsTTL = rr.ttl
 		case dns.TypeTSIG:
 			if i != int(m.ar)-1 || !validTSIG(pkt, rr) {
 				return m, bad
 			}
-			m.tsig = off
+			m.tsig = uint16(off)
 		default:
 			if !validRdata(pkt, rr) {
 				return m, bad
@@ -208,6 +209,25 @@ func readMessage(pkt []byte) (m wireMsg, _ msgFault) {
 		return m, bad // trailing bytes
 	}
 	return m, msgOK
+}
+
+// readQname checks the question name, which starts just past the header:
+// labels of at most 63 octets, at most 255 octets in all, and no
+// compression, as Knot DNS reads it: there is nothing before the name to
+// point at but the header and the name itself. It returns the offset just
+// past the name.
+func readQname(pkt []byte) (end int, ok bool) {
+	for pos := headerLen; pos < len(pkt); {
+		l := int(pkt[pos])
+		if l == 0 {
+			return pos + 1, pos+1-headerLen <= maxNameLen
+		}
+		if l > 63 {
+			return 0, false // a pointer, or an extended or reserved label type
+		}
+		pos += 1 + l
+	}
+	return 0, false
 }
 
 // readName checks the domain name at off in pkt: labels of at most 63
@@ -265,8 +285,14 @@ type wireRR struct {
 // readRR reads the record at off: owner name, fixed fields and RDATA
 // within the message.
 func readRR(pkt []byte, off int) (rr wireRR, ok bool) {
-	end, _, ok := readName(pkt, off, true)
-	if !ok || end+10 > len(pkt) {
+	end := off + 1 // the root, as an OPT's owner
+	if off >= len(pkt) || pkt[off] != 0 {
+		end, _, ok = readName(pkt, off, true)
+		if !ok {
+			return rr, false
+		}
+	}
+	if end+10 > len(pkt) {
 		return rr, false
 	}
 	rr.typ = binary.BigEndian.Uint16(pkt[end:])

@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -202,5 +203,30 @@ func BenchmarkReadMessage(b *testing.B) {
 			b.Fatal(fault)
 		}
 		key, _ = appendKey(pkt, &m, key[:0])
+	}
+}
+
+func TestLowerInPlace(t *testing.T) {
+	var all []byte
+	for i := range 256 {
+		all = append(all, byte(i))
+	}
+	for n := range len(all) + 1 {
+		for _, start := range []int{0, 3, 60, 64} {
+			if start > n {
+				continue
+			}
+			b := slices.Clone(all[start:n])
+			lowerInPlace(b)
+			for i, c := range b {
+				want := all[start+i]
+				if want >= 'A' && want <= 'Z' {
+					want += 'a' - 'A'
+				}
+				if c != want {
+					t.Fatalf("octet %#x of %d..%d became %#x, want %#x", all[start+i], start, n, c, want)
+				}
+			}
+		}
 	}
 }
