@@ -173,14 +173,29 @@ func TestSetSettings(t *testing.T) {
 func TestDeregister(t *testing.T) {
 	e := newEnv(t, nil)
 	w := e.do(t, request{method: "DELETE", path: "/v1/services/Web/instances/WEB-1"})
-	if w.Code != http.StatusNoContent || w.Body.Len() != 0 {
+	var got admin.Deregistered
+	decode(t, w, &got)
+	if w.Code != http.StatusOK || got != (admin.Deregistered{Service: "web", ID: "web-1", Removed: true}) {
 		t.Fatalf("delete: %d %q", w.Code, w.Body)
 	}
 	if _, ok := e.reg.Snapshot().Service("web"); ok {
 		t.Errorf("service web still registered after its last instance left")
 	}
-	if w := e.do(t, request{method: "DELETE", path: "/v1/services/web/instances/web-1"}); w.Code != 404 {
-		t.Errorf("second delete: %d, want 404", w.Code)
+	// Deregistering is idempotent: a second DELETE succeeds, changes
+	// nothing and says that nothing was removed.
+	version := e.reg.Snapshot().Version()
+	w = e.do(t, request{method: "DELETE", path: "/v1/services/web/instances/web-1"})
+	got = admin.Deregistered{}
+	decode(t, w, &got)
+	if w.Code != http.StatusOK || got != (admin.Deregistered{Service: "web", ID: "web-1", Removed: false}) {
+		t.Errorf("second delete: %d %q", w.Code, w.Body)
+	}
+	if v := e.reg.Snapshot().Version(); v != version {
+		t.Errorf("second delete moved the registry from version %d to %d", version, v)
+	}
+	// Bad names are still refused.
+	if w := e.do(t, request{method: "DELETE", path: "/v1/services/web/instances/Bad_Id"}); w.Code != http.StatusBadRequest {
+		t.Errorf("delete with a bad id: %d %q", w.Code, w.Body)
 	}
 }
 

@@ -38,6 +38,10 @@ func NewClient(base, token string, hc *http.Client) *Client {
 	return &Client{base: strings.TrimRight(base, "/"), token: token, hc: hc}
 }
 
+// ErrUnreachable marks a request that got no answer from the server: it
+// could not be reached, or the connection failed.
+var ErrUnreachable = errors.New("cannot reach the disco admin API")
+
 // APIError is an error answer of the server.
 type APIError struct {
 	// StatusCode is the HTTP status code, Status its text ("400 Bad Request").
@@ -60,12 +64,15 @@ func (c *Client) Register(ctx context.Context, service, id string, reg registry.
 	return &v, nil
 }
 
-// Deregister removes instance id of service.
-func (c *Client) Deregister(ctx context.Context, service, id string) error {
-	if err := c.do(ctx, http.MethodDelete, instancePath(service, id), nil, nil); err != nil {
-		return fmt.Errorf("deregister %s/%s: %w", service, id, err)
+// Deregister removes instance id of service. Deregistering is
+// idempotent: an instance that is not registered is no error, and the
+// answer's Removed is false.
+func (c *Client) Deregister(ctx context.Context, service, id string) (*Deregistered, error) {
+	var v Deregistered
+	if err := c.do(ctx, http.MethodDelete, instancePath(service, id), nil, &v); err != nil {
+		return nil, fmt.Errorf("deregister %s/%s: %w", service, id, err)
 	}
-	return nil
+	return &v, nil
 }
 
 // SetSettings replaces the settings of service, creating it if needed.
@@ -163,7 +170,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("cannot reach disco admin API at %s: %w", c.base, err)
+		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))

@@ -94,11 +94,15 @@ func TestClient(t *testing.T) {
 		t.Fatalf("ReloadZones = %s, %v", report, err)
 	}
 
-	if err := c.Deregister(ctx, "web", "web-2"); err != nil {
-		t.Fatalf("Deregister: %v", err)
+	if d, err := c.Deregister(ctx, "web", "web-2"); err != nil || !d.Removed || d.Service != "web" || d.ID != "web-2" {
+		t.Fatalf("Deregister = %+v, %v", d, err)
 	}
 	if _, ok := reg.Snapshot().Instance("web", "web-2"); ok {
 		t.Errorf("deregistered instance still in the registry")
+	}
+	// Deregistering is idempotent: again, it succeeds and says so.
+	if d, err := c.Deregister(ctx, "web", "web-2"); err != nil || d.Removed {
+		t.Fatalf("Deregister again = %+v, %v", d, err)
 	}
 }
 
@@ -125,8 +129,9 @@ func TestClientErrors(t *testing.T) {
 			return err
 		}, 400, `register web/web-2: server said 400 Bad Request: address "x" is not an IPv4 or IPv6 literal`},
 		{"unknown instance", func() error {
-			return admin.NewClient(base, testToken, nil).Deregister(ctx, "web", "web-9")
-		}, 404, `deregister web/web-9: server said 404 Not Found: instance "web-9" of service "web" is not registered`},
+			_, err := admin.NewClient(base, testToken, nil).Heartbeat(ctx, "web", "web-9")
+			return err
+		}, 404, `heartbeat web/web-9: server said 404 Not Found: instance "web-9" of service "web" is not registered`},
 		{"unknown service", func() error {
 			_, err := admin.NewClient(base, testToken, nil).Service(ctx, "mail")
 			return err
@@ -146,11 +151,11 @@ func TestClientErrors(t *testing.T) {
 		{"unreachable", func() error {
 			_, err := admin.NewClient(closed, "", nil).Services(ctx)
 			return err
-		}, 0, "list services: cannot reach disco admin API at " + closed + ": dial tcp"},
+		}, 0, "list services: cannot reach the disco admin API at " + closed + ": dial tcp"},
 		{"base without scheme", func() error {
 			_, err := admin.NewClient(strings.TrimPrefix(closed, "http://"), "", nil).Services(ctx)
 			return err
-		}, 0, "cannot reach disco admin API at " + closed + ":"},
+		}, 0, "cannot reach the disco admin API at " + closed + ":"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -161,8 +166,8 @@ func TestClientErrors(t *testing.T) {
 			}
 			var ae *admin.APIError
 			switch {
-			case tc.status == 0 && errors.As(err, &ae):
-				t.Errorf("error %v is an APIError, want a connection error", err)
+			case tc.status == 0 && (errors.As(err, &ae) || !errors.Is(err, admin.ErrUnreachable)):
+				t.Errorf("error %v is not ErrUnreachable", err)
 			case tc.status != 0 && (!errors.As(err, &ae) || ae.StatusCode != tc.status):
 				t.Errorf("error %v: want an APIError with status %d", err, tc.status)
 			}

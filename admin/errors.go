@@ -11,6 +11,11 @@ import (
 	"disco/registry"
 )
 
+// ErrUnprocessable marks a request that was well formed but failed because
+// of what the server was given to work on, such as a zone file with an
+// error: it answers 422 Unprocessable Content, and changed nothing.
+var ErrUnprocessable = errors.New("unprocessable")
+
 // httpError is an error with the HTTP status it answers with.
 type httpError struct {
 	status int
@@ -31,6 +36,8 @@ func statusOf(err error) int {
 		return he.status
 	case errors.Is(err, registry.ErrInvalid):
 		return http.StatusBadRequest
+	case errors.Is(err, ErrUnprocessable):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, registry.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, registry.ErrUnavailable):
@@ -40,11 +47,12 @@ func statusOf(err error) int {
 }
 
 // message returns err's text for a client: one line, without the sentinel
-// prefixes ("invalid: ", "not found: ") that only make sense to code.
+// prefixes ("invalid: ", "not found: ", "unprocessable: ") that only make
+// sense to code.
 func message(err error) string {
 	lines := strings.Split(err.Error(), "\n")
 	for i, l := range lines {
-		for _, sentinel := range []error{registry.ErrInvalid, registry.ErrNotFound} {
+		for _, sentinel := range []error{registry.ErrInvalid, registry.ErrNotFound, ErrUnprocessable} {
 			p := sentinel.Error() + ": "
 			l = strings.TrimPrefix(l, p)
 			l = strings.ReplaceAll(l, ": "+p, ": ")

@@ -55,7 +55,9 @@ type Config struct {
 	// check). When nil, heartbeats answer 503: health checks are not running.
 	Heartbeat func(k registry.Key) error
 	// ReloadZones reloads the zone files for POST /v1/zones/reload and
-	// returns a JSON-encodable report. When nil, that route answers 404.
+	// returns a JSON-encodable report. An error wrapping ErrUnprocessable
+	// (a zone file with an error) answers 422. When nil, that route
+	// answers 404.
 	ReloadZones func(ctx context.Context) (any, error)
 	// Ready reports readiness for /readyz (store loaded, DNS listening);
 	// nil means ready.
@@ -225,8 +227,13 @@ func (s *Server) routes() *http.ServeMux {
 
 // serveHTTP checks the token on everything but the probe endpoints, then
 // dispatches. A panic in a handler answers 500 rather than dropping the
-// connection.
+// connection. A GET with ?pretty gets its JSON indented.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if wantsPretty(r) {
+		pw := &prettyWriter{ResponseWriter: w}
+		defer pw.finish()
+		w = pw
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -401,14 +408,16 @@ func (s *Server) deleteInstance(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.lookup(k); err != nil {
+	// Deregistering is idempotent: an instance that is not registered is
+	// already what the client asks for.
+	removed := true
+	if err := s.reg.Deregister(r.Context(), k.Service, k.ID); errors.Is(err, registry.ErrNotFound) {
+		removed = false
+	} else if err != nil {
 		return err
 	}
-	if err := s.reg.Deregister(r.Context(), k.Service, k.ID); err != nil {
-		return err
-	}
-	s.log.Debug("instance deregistered", "service", k.Service, "instance", k.ID)
-	w.WriteHeader(http.StatusNoContent)
+	s.log.Debug("instance deregistered", "service", k.Service, "instance", k.ID, "removed", removed)
+	writeJSON(w, http.StatusOK, Deregistered{Service: k.Service, ID: k.ID, Removed: removed})
 	return nil
 }
 
@@ -468,7 +477,7 @@ func (s *Server) reloadZones(w http.ResponseWriter, r *http.Request) error {
 	}
 	report, err := s.cfg.ReloadZones(r.Context())
 	if err != nil {
-		return fmt.Errorf("reload zones: %w", err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, report)
 	return nil

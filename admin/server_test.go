@@ -239,10 +239,6 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 			status: 415, want: []string{`Content-Type "json;;" is not JSON`}},
 
 		// Unknown things.
-		{name: "deregister unknown instance", req: request{method: "DELETE", path: "/v1/services/web/instances/web-9"},
-			status: 404, want: []string{`instance "web-9" of service "web" is not registered`}},
-		{name: "deregister in unknown service", req: request{method: "DELETE", path: "/v1/services/mail/instances/mx-1"},
-			status: 404, want: []string{`instance "mx-1" of service "mail" is not registered`}},
 		{name: "get unknown service", req: request{method: "GET", path: "/v1/services/mail"},
 			status: 404, want: []string{`service "mail" is not registered`}},
 		{name: "drain unknown instance", req: request{method: "PUT", path: "/v1/services/web/instances/web-9/maintenance", body: `{"enabled":true}`},
@@ -309,9 +305,17 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{name: "store unavailable on drain", store: brokenStore{}, req: request{method: "PUT", path: web1 + "/maintenance", body: `{"enabled":true}`},
 			status: 503, want: []string{"store unavailable"}},
 		{name: "zone reload fails", tweak: func(c *admin.Config, _ *registry.Registry) {
-			c.ReloadZones = func(context.Context) (any, error) { return nil, errors.New("read zones dir: permission denied") }
+			c.ReloadZones = func(context.Context) (any, error) {
+				return nil, errors.New("reload zones: read zones dir: permission denied")
+			}
 		}, req: request{method: "POST", path: "/v1/zones/reload"},
 			status: 500, want: []string{"reload zones: read zones dir: permission denied"}},
+		{name: "zone file with an error", tweak: func(c *admin.Config, _ *registry.Registry) {
+			c.ReloadZones = func(context.Context) (any, error) {
+				return nil, fmt.Errorf("%w: reload zones: z/example.com.zone:3: bad A record", admin.ErrUnprocessable)
+			}
+		}, req: request{method: "POST", path: "/v1/zones/reload"},
+			status: 422, want: []string{"reload zones: z/example.com.zone:3: bad A record"}},
 		{name: "not ready", tweak: func(c *admin.Config, _ *registry.Registry) { c.Ready = func() bool { return false } },
 			req: request{method: "GET", path: "/readyz"}, status: 503, want: []string{"not ready"}},
 	}

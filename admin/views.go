@@ -143,3 +143,14 @@ func (s *Server) serviceList(snap *registry.Snapshot) ServiceList {
 	}
 	return l
 }
+
+// Deregistered is the answer to DELETE /v1/services/{service}/instances/{id}.
+// Deregistering is idempotent: the answer is the same success whether the
+// instance was registered or not, and Removed tells which.
+type Deregistered struct {
+	Service string `json:"service"`
+	ID      string `json:"id"`
+	// Removed is true when this request removed the instance, false when
+	// it was not registered (nothing changed).
+	Removed bool `json:"removed"`
+}

@@ -1,6 +1,10 @@
 package cluster
 
-import "disco/registry"
+import (
+	"hash/fnv"
+
+	"disco/registry"
+)
 
 // Owner returns the member among members that checks instance k: the one
 // with the highest score for k (rendezvous hashing). Every server that
@@ -29,23 +33,16 @@ func score(member, key uint64) uint64 {
 
 // hashKey is FNV-1a (64 bit) of "service/id".
 func hashKey(k registry.Key) uint64 {
-	h := hashString(k.Service)
-	h = (h ^ '/') * fnvPrime
-	for i := 0; i < len(k.ID); i++ {
-		h = (h ^ uint64(k.ID[i])) * fnvPrime
-	}
-	return h
+	h := fnv.New64a()
+	h.Write([]byte(k.Service))
+	h.Write([]byte{'/'})
+	h.Write([]byte(k.ID))
+	return h.Sum64()
 }
 
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
+// hashString is FNV-1a (64 bit) of s.
 func hashString(s string) uint64 {
-	h := uint64(fnvOffset)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint64(s[i])) * fnvPrime
-	}
-	return h
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
 }

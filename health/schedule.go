@@ -2,6 +2,7 @@ package health
 
 import (
 	"container/heap"
+	"hash/fnv"
 	"strconv"
 	"time"
 
@@ -21,19 +22,9 @@ func phase(k registry.Key, n int, interval time.Duration) time.Duration {
 	if interval <= 0 {
 		return 0
 	}
-	h := uint64(14695981039346656037)
-	add := func(s string) {
-		for i := 0; i < len(s); i++ {
-			h ^= uint64(s[i])
-			h *= 1099511628211
-		}
-	}
-	add(k.Service)
-	add("/")
-	add(k.ID)
-	add("/")
-	add(strconv.Itoa(n))
-	return time.Duration(h % uint64(interval))
+	h := fnv.New64a()
+	h.Write([]byte(k.Service + "/" + k.ID + "/" + strconv.Itoa(n)))
+	return time.Duration(h.Sum64() % uint64(interval))
 }
 
 // slotAfter returns the first time strictly after t whose Unix time modulo

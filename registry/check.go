@@ -54,7 +54,9 @@ func (c Check) normalize() (Check, error) {
 		c.Interval = Duration(DefaultInterval)
 	}
 	if c.Timeout == 0 {
-		c.Timeout = Duration(DefaultTimeout)
+		// DefaultTimeout, or half the interval when that is shorter, so
+		// that a check given only an interval is valid.
+		c.Timeout = Duration(min(DefaultTimeout, c.Interval.Std()/2))
 	}
 	if c.Rise == 0 {
 		c.Rise = DefaultRise

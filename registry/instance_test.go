@@ -127,7 +127,7 @@ func TestNewInstanceRejects(t *testing.T) {
 		{"negative interval", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:80", Interval: dur(-time.Second)}), `check 1: invalid: tcp check: durations must not be negative`},
 		{"negative deregister_after", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:80", DeregisterAfter: dur(-time.Second)}), `check 1: invalid: tcp check: durations must not be negative`},
 		{"interval too short", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:80", Interval: dur(10 * time.Millisecond), Timeout: dur(time.Millisecond)}), `check 1: invalid: tcp check: interval 10ms is shorter than the minimum 100ms`},
-		{"timeout equal to interval", "web", "a1", withCheck(registry.Check{Type: registry.CheckHTTP, URL: "http://10.0.0.1/", Interval: dur(2 * time.Second)}), `check 1: invalid: http check: timeout 2s must be shorter than interval 2s`},
+		{"timeout equal to interval", "web", "a1", withCheck(registry.Check{Type: registry.CheckHTTP, URL: "http://10.0.0.1/", Interval: dur(2 * time.Second), Timeout: dur(2 * time.Second)}), `check 1: invalid: http check: timeout 2s must be shorter than interval 2s`},
 		{"timeout over interval", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:80", Timeout: dur(time.Minute)}), `check 1: invalid: tcp check: timeout 1m0s must be shorter than interval 10s`},
 		{"rise negative", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:80", Rise: -1}), `check 1: invalid: tcp check: rise -1 is out of range 1-100`},
 		{"rise 101", "web", "a1", withCheck(registry.Check{Type: registry.CheckTCP, Address: "10.0.0.1:80", Rise: 101}), `check 1: invalid: tcp check: rise 101 is out of range 1-100`},
@@ -197,6 +197,19 @@ func TestNewInstanceAccepts(t *testing.T) {
 			`{"type":"http","url":"https://10.0.0.1/health","interval":"10s","timeout":"2s","rise":1,"fall":3},` +
 			`{"type":"tcp","address":"[2001:db8::1]:443","interval":"1s","timeout":"500ms","rise":2,"fall":5,"deregister_after":"1m0s"},` +
 			`{"type":"ttl","ttl":"100ms","interval":"10s","timeout":"1h0m0s","rise":1,"fall":3}` +
+			`],"registered":"0001-01-01T00:00:00Z","revision":0}`},
+		{"default timeout: 2s, or half a short interval", "web", "a1", with(func(r *registry.Registration) {
+			r.Checks = []registry.Check{
+				{Type: registry.CheckTCP, Address: "10.0.0.1:80", Interval: dur(2 * time.Second)},
+				{Type: registry.CheckTCP, Address: "10.0.0.1:80", Interval: dur(4 * time.Second)},
+				{Type: registry.CheckTCP, Address: "10.0.0.1:80", Interval: dur(5 * time.Second)},
+				{Type: registry.CheckTCP, Address: "10.0.0.1:80", Interval: dur(100 * time.Millisecond)},
+			}
+		}), `{"service":"web","id":"a1","address":"10.0.0.1","port":80,"tags":[],"meta":{},"weight":1,"priority":1,"checks":[` +
+			`{"type":"tcp","address":"10.0.0.1:80","interval":"2s","timeout":"1s","rise":1,"fall":3},` +
+			`{"type":"tcp","address":"10.0.0.1:80","interval":"4s","timeout":"2s","rise":1,"fall":3},` +
+			`{"type":"tcp","address":"10.0.0.1:80","interval":"5s","timeout":"2s","rise":1,"fall":3},` +
+			`{"type":"tcp","address":"10.0.0.1:80","interval":"100ms","timeout":"50ms","rise":1,"fall":3}` +
 			`],"registered":"0001-01-01T00:00:00Z","revision":0}`},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"cmp"
+	"hash/fnv"
 	"slices"
 	"time"
 )
@@ -127,12 +128,9 @@ func (s *Snapshot) Services() []*Service {
 
 // shardOf hashes a name (FNV-1a) to its shard.
 func shardOf(name string) int {
-	h := uint32(2166136261)
-	for i := 0; i < len(name); i++ {
-		h ^= uint32(name[i])
-		h *= 16777619
-	}
-	return int(h % shards)
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return int(h.Sum32() % shards)
 }
 
 // Op is the kind of a Change.

@@ -27,7 +27,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -174,8 +173,12 @@ func Open(dir string, opts Options) (*Bolt, error) {
 	case errors.Is(err, ErrCorrupt):
 		return nil, err
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
-		errors.Is(err, berrors.ErrVersionMismatch), strings.Contains(err.Error(), "file size too small"):
+		errors.Is(err, berrors.ErrVersionMismatch):
 		return nil, corrupt(path, err)
+	case tooShort(path):
+		// bbolt reports a file shorter than its two meta pages with an
+		// error of no type of its own.
+		return nil, corrupt(path, fmt.Errorf("truncated below its two meta pages: %w", err))
 	default:
 		return nil, fmt.Errorf("open data file %s: %w", path, err)
 	}
@@ -212,7 +215,7 @@ func Open(dir string, opts Options) (*Bolt, error) {
 		}
 	}
 	go b.checkpointer()
-	log.Info("data file opened", "path", path, "created", newFile, "async_sync", b.syncer.async())
+	log.Info("data file opened", "path", path, "created", newFile, "journal_flush", b.syncer.describe())
 	return b, nil
 }
 
@@ -551,6 +554,13 @@ func (b *Bolt) badRecord(bucket, key []byte, err error) error {
 func corrupt(path string, err error) error {
 	return fmt.Errorf("data file %s is %w: %w (restore it from a backup, or move it aside to start with an empty registry)",
 		path, ErrCorrupt, err)
+}
+
+// tooShort reports whether the file at path is shorter than the two meta
+// pages every bbolt file starts with (a new file is created with four).
+func tooShort(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Size() < 2*int64(os.Getpagesize())
 }
 
 // guard runs f, turning a panic or a fault on the memory-mapped file (a

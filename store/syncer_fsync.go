@@ -11,6 +11,9 @@ func newSyncer() *syncer { return &syncer{} }
 
 func (*syncer) async() bool { return false }
 
+// describe says how s flushes, for the start-up log.
+func (*syncer) describe() string { return "fsync" }
+
 // sync flushes f to stable storage.
 func (*syncer) sync(f *os.File) error { return f.Sync() }
 

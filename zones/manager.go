@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -73,8 +74,9 @@ func (m *Manager) Current() *Set { return m.cur.Load() }
 // name order is served and the other is an error.
 //
 // The error is nil when everything loaded; otherwise it joins the problems
-// listed in the Report. When the directory cannot be read, or ctx ends
-// first, nothing changes.
+// listed in the Report, each an *Error naming its file (errors.As finds the
+// first). When the directory cannot be read, or ctx ends first, nothing
+// changes, and the error is not an *Error.
 func (m *Manager) Reload(ctx context.Context) (Report, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -85,7 +87,12 @@ func (m *Manager) Reload(ctx context.Context) (Report, error) {
 	if err != nil {
 		e := &Error{File: m.dir, Msg: "cannot read zone directory: " + pathErrText(err)}
 		m.log.Error("zone reload failed, keeping the zones served", "dir", m.dir, "err", e.Msg)
-		return m.report(m.Current(), nil, []*Error{e}), fmt.Errorf("reload zones: %w", e)
+		cause := err
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			cause = pe.Err
+		}
+		// Not an *Error: no zone file is at fault.
+		return m.report(m.Current(), nil, []*Error{e}), fmt.Errorf("reload zones: %s: cannot read zone directory: %w", m.dir, cause)
 	}
 
 	var errs []*Error

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -276,9 +277,15 @@ func TestManagerDirProblems(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := m.Reload(t.Context())
+	// The directory is not a zone file: the error is no *Error (no file is
+	// at fault), while the report lists the problem.
 	var ze *Error
-	if !errors.As(err, &ze) || ze.File != dir || !strings.Contains(ze.Msg, "no such file or directory") {
+	if err == nil || errors.As(err, &ze) || !errors.Is(err, fs.ErrNotExist) ||
+		err.Error() != "reload zones: "+dir+": cannot read zone directory: no such file or directory" {
 		t.Errorf("missing directory: %v", err)
+	}
+	if len(rep.Errors) != 1 || rep.Errors[0].File != dir || !strings.Contains(rep.Errors[0].Msg, "no such file or directory") {
+		t.Errorf("missing directory: report errors %+v", rep.Errors)
 	}
 	if m.Current().Generation() != gen || len(rep.Zones) != 1 || wwwAddr(t, m.Current(), "example.com.") != "192.0.2.10" {
 		t.Errorf("a failed directory read changed what is served: %+v", rep)

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -50,8 +52,10 @@ func connFlags() []cli.Flag {
 	}
 }
 
+// jsonFlag is --json of the read commands; every command with it also
+// gets --output table|json (see addOutputFlag).
 func jsonFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "json", Usage: "print the API's JSON instead of a table (for scripts)"}
+	return &cli.BoolFlag{Name: "json", Usage: "print the API's JSON instead of a table (for scripts; the same as --output json)"}
 }
 
 // clientCommand fills in what every client command shares: the connection
@@ -59,6 +63,9 @@ func jsonFlag() cli.Flag {
 func clientCommand(c *cli.Command) *cli.Command {
 	c.Flags = append(c.Flags, connFlags()...)
 	c.Before = func(cc *cli.Context) error {
+		if err := checkAdminURL(cc.String("admin")); err != nil {
+			return err
+		}
 		_, err := httpClient(cc.String("ca-cert"))
 		return err
 	}
@@ -68,8 +75,31 @@ func clientCommand(c *cli.Command) *cli.Command {
 	return c
 }
 
-// usageLine is the first line of a command's UsageText.
+// checkAdminURL checks --admin: http:// or https://, a host and a port
+// (without a scheme, http:// is meant).
+func checkAdminURL(s string) error {
+	raw := strings.TrimSpace(s)
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	bad := err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == ""
+	if !bad && u.Port() != "" {
+		p, err := strconv.Atoi(u.Port())
+		bad = err != nil || p < 1 || p > 65535
+	}
+	if bad {
+		return fmt.Errorf("--admin %q: want the admin API's URL, such as http://127.0.0.1:8054", s)
+	}
+	return nil
+}
+
+// usageLine is the first line of a command's UsageText, or else its name
+// and ArgsUsage.
 func usageLine(c *cli.Command) string {
+	if c.UsageText == "" {
+		return strings.TrimSpace(c.HelpName + " " + c.ArgsUsage)
+	}
 	line, _, _ := strings.Cut(c.UsageText, "\n")
 	return line
 }
@@ -148,9 +178,9 @@ Examples:
 			&cli.IntFlag{Name: "priority", Usage: "SRV priority `N` (0-65535)", DefaultText: "1"},
 			&cli.StringFlag{Name: "check-http", Usage: "check with a GET of `URL`: 2xx passing, 429 warning"},
 			&cli.StringFlag{Name: "check-tcp", Usage: "check by connecting to `HOST:PORT`"},
-			&cli.StringFlag{Name: "check-ttl", Usage: "expect a heartbeat at least every `DUR`"},
-			&cli.StringFlag{Name: "interval", Usage: "run the check every `DUR`", DefaultText: registry.DefaultInterval.String()},
-			&cli.StringFlag{Name: "timeout", Usage: "give the check `DUR` to answer", DefaultText: registry.DefaultTimeout.String()},
+			&cli.DurationFlag{Name: "check-ttl", Usage: "expect a heartbeat at least every `DUR`"},
+			&cli.DurationFlag{Name: "interval", Usage: "run the check every `DUR`", DefaultText: registry.DefaultInterval.String()},
+			&cli.DurationFlag{Name: "timeout", Usage: "give the check `DUR` to answer", DefaultText: registry.DefaultTimeout.String() + ", at most half the interval"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := wantArgs(c, 3); err != nil {
@@ -276,14 +306,14 @@ func checkFlags(c *cli.Context) ([]registry.Check, error) {
 	return []registry.Check{ch}, nil
 }
 
-// durationFlag parses a duration flag; unset is 0 (the server's default).
+// durationFlag reads a duration flag; unset is 0 (the server's default).
 func durationFlag(c *cli.Context, name string) (registry.Duration, error) {
 	if !c.IsSet(name) {
 		return 0, nil
 	}
-	d, err := time.ParseDuration(c.String(name))
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--%s %q: want a positive duration such as 10s or 500ms", name, c.String(name))
+	d := c.Duration(name)
+	if d <= 0 {
+		return 0, fmt.Errorf("--%s %s: want a positive duration such as 10s or 500ms", name, d)
 	}
 	return registry.Duration(d), nil
 }
@@ -294,6 +324,8 @@ func deregisterCommand() *cli.Command {
 		Usage:     "remove an instance",
 		UsageText: "disco deregister <service> <id>",
 		Description: `Removes instance <id> of <service>; DNS stops serving it at once.
+Deregistering is idempotent: an instance that is not registered (already
+deregistered, or never registered) is no error, and nothing changes.
 
 Examples:
    disco deregister web web-1`,
@@ -301,11 +333,15 @@ Examples:
 			if err := wantArgs(c, 2); err != nil {
 				return err
 			}
-			service, id := c.Args().Get(0), c.Args().Get(1)
-			if err := newClient(c).Deregister(c.Context, service, id); err != nil {
+			d, err := newClient(c).Deregister(c.Context, c.Args().Get(0), c.Args().Get(1))
+			if err != nil {
 				return err
 			}
-			_, err := fmt.Fprintf(c.App.Writer, "deregistered %s/%s\n", registry.Fold(service), registry.Fold(id))
+			if !d.Removed {
+				_, err = fmt.Fprintf(c.App.Writer, "%s/%s is not registered; nothing to deregister\n", d.Service, d.ID)
+				return err
+			}
+			_, err = fmt.Fprintf(c.App.Writer, "deregistered %s/%s; DNS no longer serves it\n", d.Service, d.ID)
 			return err
 		},
 	})
@@ -485,17 +521,18 @@ func settingsCommand() *cli.Command {
 	return clientCommand(&cli.Command{
 		Name:      "settings",
 		Usage:     "show or change a service's settings",
-		UsageText: "disco settings <service> [--dns-ttl N] [--min-healthy-percent N] [--reset]",
+		UsageText: "disco settings <service> [--dns-ttl DUR] [--min-healthy-percent N] [--reset]",
 		Description: `Without flags, shows the settings of <service>. With flags, changes the
 given settings and keeps the others; --reset first returns every setting to
 the server's defaults. Setting a service that has no instances creates it.
 
 Examples:
    disco settings web
-   disco settings web --dns-ttl 30
+   disco settings web --dns-ttl 30s
+   disco settings web --min-healthy-percent 50 --output json
    disco settings web --reset`,
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "dns-ttl", Usage: "TTL in seconds `N` of the service's DNS records"},
+			&cli.DurationFlag{Name: "dns-ttl", Usage: "TTL of the service's DNS records, `DUR` in whole seconds"},
 			&cli.IntFlag{Name: "min-healthy-percent", Usage: "serve every instance when fewer than `N` percent pass (fail open)"},
 			&cli.BoolFlag{Name: "reset", Usage: "return every setting to the server's default first"},
 			jsonFlag(),
@@ -505,6 +542,14 @@ Examples:
 				return err
 			}
 			service := c.Args().First()
+			var ttl *int
+			if c.IsSet("dns-ttl") {
+				s, err := ttlSeconds(c, "dns-ttl")
+				if err != nil {
+					return err
+				}
+				ttl = &s
+			}
 			cl := newClient(c)
 			change := c.IsSet("dns-ttl") || c.IsSet("min-healthy-percent") || c.Bool("reset")
 			var set registry.Settings
@@ -522,8 +567,8 @@ Examples:
 					return printSettings(c, svc)
 				}
 			}
-			if c.IsSet("dns-ttl") {
-				set.DNSTTL = new(c.Int("dns-ttl"))
+			if ttl != nil {
+				set.DNSTTL = ttl
 			}
 			if c.IsSet("min-healthy-percent") {
 				set.MinHealthyPercent = new(c.Int("min-healthy-percent"))
@@ -535,6 +580,15 @@ Examples:
 			return printSettings(c, svc)
 		},
 	})
+}
+
+// ttlSeconds reads a TTL flag, which must be whole seconds.
+func ttlSeconds(c *cli.Context, name string) (int, error) {
+	d := c.Duration(name)
+	if d < 0 || d%time.Second != 0 || d > math.MaxInt32*time.Second {
+		return 0, fmt.Errorf("--%s %s: want whole seconds, such as 30s or 30", name, d)
+	}
+	return int(d / time.Second), nil
 }
 
 func printSettings(c *cli.Context, svc *admin.ServiceView) error {

@@ -52,8 +52,7 @@ func newServer(t *testing.T, token string) *server {
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var stdout bytes.Buffer
-	app := newApp(&stdout, io.Discard)
-	err := app.RunContext(context.Background(), reorderArgs(app, append([]string{"disco"}, args...)))
+	err := runApp(context.Background(), newApp(&stdout, io.Discard), append([]string{"disco"}, args...))
 	return stdout.String(), err
 }
 
@@ -238,7 +237,8 @@ func TestWriteCommands(t *testing.T) {
 		{[]string{"maintenance", "web", "web-1", "on"}, "web/web-1 is in maintenance; DNS no longer serves it\n", "web-1", registry.StatusMaintenance},
 		{[]string{"maintenance", "web", "web-1", "OFF"}, "web/web-1 is out of maintenance: passing\n", "web-1", registry.StatusPassing},
 		{[]string{"heartbeat", "web", "web-2"}, "heartbeat recorded for web/web-2: passing\n", "web-2", registry.StatusPassing},
-		{[]string{"deregister", "web", "WEB-2"}, "deregistered web/web-2\n", "web-2", ""},
+		{[]string{"deregister", "web", "WEB-2"}, "deregistered web/web-2; DNS no longer serves it\n", "web-2", ""},
+		{[]string{"deregister", "web", "web-2"}, "web/web-2 is not registered; nothing to deregister\n", "web-2", ""},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -280,6 +280,7 @@ func TestClientErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	closed := "http://" + ln.Addr().String()
+	_, closedPort, _ := net.SplitHostPort(ln.Addr().String())
 	ln.Close()
 
 	cases := []struct {
@@ -291,9 +292,10 @@ func TestClientErrors(t *testing.T) {
 	}{
 		// The server is unreachable.
 		{"unreachable", []string{"services", "--admin", closed},
-			"list services: cannot reach disco admin API at " + closed + ": dial tcp", false},
+			"list services: cannot reach the disco admin API at " + closed + ": dial tcp 127.0.0.1:" + closedPort +
+				": connect: connection refused; is disco serve running there? Point --admin (or DISCO_ADMIN) at its admin API", false},
 		{"unreachable register", []string{"register", "web", "web-9", "10.0.0.9:80", "--admin", closed},
-			"register web/web-9: cannot reach disco admin API at " + closed, false},
+			"register web/web-9: cannot reach the disco admin API at " + closed, false},
 
 		// The server refuses.
 		{"bad service name", []string{"register", "web_app", "x", "10.0.0.1:80"},
@@ -304,14 +306,14 @@ func TestClientErrors(t *testing.T) {
 			"server said 400 Bad Request: check 1: tcp check: timeout 2s must be shorter than interval 1s", true},
 		{"weight out of range", []string{"register", "web", "web-9", "10.0.0.9:80", "--weight", "70000"},
 			"server said 400 Bad Request: weight 70000 is out of range 0-65535", true},
-		{"unknown instance", []string{"deregister", "web", "web-9"},
-			`deregister web/web-9: server said 404 Not Found: instance "web-9" of service "web" is not registered`, true},
+		{"unknown instance", []string{"heartbeat", "web", "web-9"},
+			`heartbeat web/web-9: server said 404 Not Found: instance "web-9" of service "web" is not registered (disco services lists`, true},
 		{"unknown service", []string{"instances", "mail"},
 			`get service mail: server said 404 Not Found: service "mail" is not registered`, true},
 		{"drain unknown", []string{"maintenance", "web", "web-9", "on"}, "server said 404 Not Found", true},
 		{"settings of unknown service", []string{"settings", "mail"}, "server said 404 Not Found", true},
-		{"dns ttl out of range", []string{"settings", "web", "--dns-ttl", "-5"},
-			"server said 400 Bad Request: dns_ttl -5 is out of range", true},
+		{"dns ttl out of range", []string{"settings", "web", "--dns-ttl", "2400h"},
+			"server said 400 Bad Request: dns_ttl 8640000 is out of range", true},
 
 		// Bad arguments never reach the server.
 		{"register without address", []string{"register", "web", "web-9"},
@@ -330,12 +332,18 @@ func TestClientErrors(t *testing.T) {
 			"--check-http and --check-ttl are mutually exclusive: give one check", false},
 		{"interval without check", []string{"register", "web", "web-9", "10.0.0.9:80", "--interval", "5s"},
 			"--interval and --timeout apply to a check", false},
-		{"bad duration", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-ttl", "30"},
-			`--check-ttl "30": want a positive duration such as 10s or 500ms`, false},
+		{"bad duration", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-ttl", "soon"},
+			`--check-ttl "soon": want a duration such as 10s, 500ms or 1m30s, or whole seconds such as 10`, false},
+		{"negative duration", []string{"register", "web", "web-9", "10.0.0.9:80", "--check-ttl", "-30"},
+			`--check-ttl -30s: want a positive duration`, false},
+		{"dns ttl negative", []string{"settings", "web", "--dns-ttl", "-5"}, "--dns-ttl -5s: want whole seconds", false},
+		{"dns ttl fraction", []string{"settings", "web", "--dns-ttl", "1.5s"}, "--dns-ttl 1.5s: want whole seconds", false},
+		{"bad output", []string{"services", "--output", "yaml"}, `--output "yaml": want table or json`, false},
+		{"output and json disagree", []string{"instances", "web", "--output", "table", "--json"}, "--output table and --json disagree", false},
 		{"meta without value", []string{"register", "web", "web-9", "10.0.0.9:80", "--meta", "version"},
 			`--meta "version": want key=value`, false},
 		{"weight not a number", []string{"register", "web", "web-9", "10.0.0.9:80", "--weight", "heavy"},
-			`invalid value "heavy" for flag -weight`, false},
+			`--weight "heavy": want a whole number`, false},
 		{"unknown flag", []string{"register", "web", "web-9", "10.0.0.9:80", "--tags", "v2"},
 			"flag provided but not defined: -tags; usage: disco register", false},
 		{"deregister one argument", []string{"deregister", "web"}, "deregister takes 2 arguments, got 1; usage: disco deregister <service> <id>", false},

@@ -17,13 +17,19 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	app := newApp(os.Stdout, os.Stderr)
-	err := app.RunContext(ctx, reorderArgs(app, os.Args))
+	code := runMain(ctx, os.Args, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "disco:", oneLine(err))
-		os.Exit(1)
+	os.Exit(code)
+}
+
+// runMain runs the command line argv (program name first) and returns the
+// exit status: 0, or 1 after one line on stderr that says what went wrong.
+func runMain(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
+	if err := runApp(ctx, newApp(stdout, stderr), argv); err != nil {
+		fmt.Fprintln(stderr, "disco:", oneLine(err))
+		return 1
 	}
+	return 0
 }
 
 // newApp builds the command-line application.
@@ -47,5 +53,5 @@ Examples:
 	}
 	app.Commands = append(app.Commands, clientCommands()...)
 	app.Commands = append(app.Commands, zoneCommand())
-	return app
+	return finishApp(app)
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -80,8 +82,8 @@ func serveFlags() []cli.Flag {
 		str("data-dir", "./disco-data", "directory of the durable registry"),
 		str("zones-dir", "", "directory of *.zone files to serve beside the discovery domain"),
 		str("admin-token", "", "bearer token required by the admin API (required off loopback)"),
-		str("dns-ttl", "5s", "TTL of answers for services that set none (\"5s\" or seconds)"),
-		str("negative-ttl", "5s", "SOA minimum: how long resolvers cache NXDOMAIN and NODATA"),
+		&cli.DurationFlag{Name: "dns-ttl", Value: 5 * time.Second, Usage: "TTL of answers for services that set none (whole seconds)", EnvVars: env("dns-ttl")},
+		&cli.DurationFlag{Name: "negative-ttl", Value: 5 * time.Second, Usage: "SOA minimum: how long resolvers cache NXDOMAIN and NODATA", EnvVars: env("negative-ttl")},
 		str("ns-addr", "", "comma-separated addresses published for the apex NS ns1.<domain> (default: the DNS listen address, or 127.0.0.1)"),
 		&cli.BoolFlag{Name: "serve-warning", Usage: "serve instances in warning next to passing ones", EnvVars: env("serve-warning")},
 		&cli.IntFlag{Name: "min-healthy-percent", Usage: "fail open: when fewer than this share of a service's instances pass, serve them all (0: off)", EnvVars: env("min-healthy-percent")},
@@ -130,6 +132,9 @@ Examples:
    disco serve --store etcd --etcd-endpoints http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379`,
 		Flags: serveFlags(),
 		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("serve takes no arguments, got %q (flags are written --name value; see disco serve --help)", c.Args().First())
+			}
 			cfg, err := serveConfigFrom(c)
 			if err != nil {
 				return err
@@ -230,6 +235,13 @@ func (c *serveConfig) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--store %q: want bolt or etcd", c.Store))
 	}
+	if c.ZonesDir != "" {
+		if fi, err := os.Stat(c.ZonesDir); err != nil {
+			errs = append(errs, fmt.Errorf("--zones-dir %s: %w", c.ZonesDir, pathErr(err)))
+		} else if !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("--zones-dir %s is not a directory", c.ZonesDir))
+		}
+	}
 	if c.MinHealthyPercent < 0 || c.MinHealthyPercent > 100 {
 		errs = append(errs, fmt.Errorf("--min-healthy-percent %d: want 0-100", c.MinHealthyPercent))
 	}
@@ -252,6 +264,15 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, errors.New("--admin-tls-cert and --admin-tls-key go together: give both or neither"))
 	}
 	return errors.Join(errs...)
+}
+
+// pathErr is the cause of a file system error, without the path that the
+// caller names itself.
+func pathErr(err error) error {
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // splitList splits a comma-separated list, dropping empty items.

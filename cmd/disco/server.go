@@ -84,11 +84,11 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		UDPBufferBytes: cfg.UDPBufferBytes,
 	}, handler, log)
 	if err := dnsSrv.Listen(); err != nil {
-		return err
+		return listenError("--dns-addr", cfg.DNSAddr, err)
 	}
 	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {
-		return fmt.Errorf("listen admin %s: %w", cfg.AdminAddr, err)
+		return listenError("--admin-addr", cfg.AdminAddr, err)
 	}
 
 	monCfg := health.Config{Source: reg, Reporter: reg, Logger: log,
@@ -134,7 +134,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		Token:             cfg.AdminToken,
 		Logger:            log,
 		Heartbeat:         heartbeat,
-		ReloadZones:       func(ctx context.Context) (any, error) { return reloadZones(ctx) },
+		ReloadZones:       func(ctx context.Context) (any, error) { return apiReloadZones(ctx, reloadZones) },
 		Ready:             ready.Load,
 		MinHealthyPercent: cfg.MinHealthyPercent,
 		ServeWarning:      cfg.ServeWarning,
@@ -204,6 +204,16 @@ func cmpErr(a, b error) error {
 		return a
 	}
 	return b
+}
+
+// apiReloadZones reloads the zones for the admin API: a zone file with an
+// error is the client's problem (422), not the server's.
+func apiReloadZones(ctx context.Context, reload func(context.Context) (zones.Report, error)) (zones.Report, error) {
+	rep, err := reload(ctx)
+	if ze := (*zones.Error)(nil); errors.As(err, &ze) {
+		err = fmt.Errorf("%w: %w", admin.ErrUnprocessable, err)
+	}
+	return rep, err
 }
 
 // reloadOnHangup reloads the zones on every SIGHUP until ctx is done.

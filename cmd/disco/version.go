@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
@@ -40,11 +41,20 @@ disco_build_info of a running server.
 
 Examples:
    disco version
+   disco --version                 # the same
    curl -s http://127.0.0.1:8054/metrics | grep disco_build_info`,
 		Action: func(c *cli.Context) error {
-			ver, rev := buildVersion()
-			_, err := fmt.Fprintf(c.App.Writer, "disco %s (revision %s)\n", ver, rev)
-			return err
+			if err := wantArgs(c, 0); err != nil {
+				return err
+			}
+			return printVersion(c.App.Writer)
 		},
 	}
+}
+
+// printVersion prints what "disco version" and "disco --version" print.
+func printVersion(w io.Writer) error {
+	ver, rev := buildVersion()
+	_, err := fmt.Fprintf(w, "disco %s (revision %s)\n", ver, rev)
+	return err
 }

@@ -68,9 +68,8 @@ func TestZoneCheck(t *testing.T) {
 				os.Unsetenv("DISCO_DOMAIN")
 			}
 			var stdout, stderr bytes.Buffer
-			app := newApp(&stdout, &stderr)
 			args := append([]string{"disco", "zone", "check"}, tt.args...)
-			err := app.RunContext(t.Context(), reorderArgs(app, args))
+			err := runApp(t.Context(), newApp(&stdout, &stderr), args)
 			if got := errString(err); got != tt.err {
 				t.Errorf("error %q, want %q", got, tt.err)
 			}
