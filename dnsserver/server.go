@@ -168,6 +168,10 @@ func (s *Server) Run(ctx context.Context) error {
 		IdleTimeout: func() time.Duration { return idle }, MaxTCPQueries: s.cfg.MaxTCPQueries,
 		DecorateReader: func(r dns.Reader) dns.Reader { return tcpGate{Reader: r, h: s.handler} },
 		MsgAcceptFunc:  acceptQueries}
+	// A shutdown before the TCP server has started is ignored by it, and
+	// it would then serve on: wait for it to start.
+	started := make(chan struct{})
+	tcp.NotifyStartedFunc = func() { close(started) }
 	errc := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -184,11 +188,17 @@ func (s *Server) Run(ctx context.Context) error {
 			s.serveUDP(c)
 		}()
 	}
-	s.log.Info("dns listening", "addr", s.Addr().String(), "udp_sockets", len(s.udp), "rrl_rate", s.cfg.RRL.Rate)
 	var err error
 	select {
-	case <-ctx.Done():
+	case <-started:
+		s.log.Info("dns listening", "addr", s.Addr().String(), "udp_sockets", len(s.udp), "rrl_rate", s.cfg.RRL.Rate)
+		select {
+		case <-ctx.Done():
+		case err = <-errc:
+		}
 	case err = <-errc:
+	}
+	if err != nil {
 		err = fmt.Errorf("dns tcp server: %w", err)
 	}
 	for _, c := range s.udp {
