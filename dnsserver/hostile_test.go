@@ -112,7 +112,8 @@ func repeat(c byte, n int) string { return string(slices.Repeat([]byte{c}, n)) }
 const silence = -1
 
 // hostileCase is one malformed message and what the server must answer:
-// what Knot DNS answers (see knot_test.go, which holds the wider corpus).
+// what Knot DNS answers, or disco's listed difference from it (see
+// knot_test.go, which holds the wider corpus and the differences).
 type hostileCase struct {
 	name  string
 	pkt   []byte
