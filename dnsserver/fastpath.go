@@ -31,90 +31,60 @@ const maxVariants = 6
 // DefaultCacheSize is the default number of cached answers.
 const DefaultCacheSize = 50000
 
-// wireQuery is what the fast path reads from a query packet.
-type wireQuery struct {
-	qnameEnd int // offset just past the question name
-	qtype    uint16
-	edns     bool
-	do       bool
-	size     uint16 // the client's EDNS payload size
+// lowerInPlace maps A to Z in b to a to z, eight octets at a time.
+func lowerInPlace(b []byte) {
+	const ones = 0x0101010101010101
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		// Bit 7 of each octet of upper: set if the octet is in A to Z
+		// (octets at 0x80 and above are left out); no carries cross
+		// octets.
+		low := w & (0x7f * ones)
+		upper := (low + (0x80-'A')*ones) ^ (low + (0x80-'Z'-1)*ones)
+		upper &^= w
+		upper &= 0x80 * ones
+		binary.LittleEndian.PutUint64(b, w|upper>>2)
+		b = b[8:]
+	}
+	for i, c := range b {
+		if c-'A' < 26 {
+			b[i] = c + 'a' - 'A'
+		}
+	}
 }
 
-// parseWireQuery checks that pkt is a plain query the fast path can answer
-// and appends its cache key to key: the lower-cased question name in wire
-// form, the type, and the EDNS shape (DO bit and size limit).
-func parseWireQuery(pkt, key []byte) (q wireQuery, _ []byte, ok bool) {
-	if len(pkt) < 12+1+4 {
-		return q, key, false
+// appendKey appends to key the fast-path cache key of the query pkt
+// (read by readMessage as m): the lower-cased question name in wire form,
+// the type, and the EDNS shape (DO bit and size limit). It reports false
+// for a query the fast path does not answer: anything but a standard
+// query (QR=0, opcode QUERY, TC=0) for one question of class IN,
+// optionally with one OPT of version 0, or a question for a zone
+// transfer, ANY or a meta type.
+func appendKey(pkt []byte, m *wireMsg, key []byte) (_ []byte, ok bool) {
+	if m.flags&0xfa00 != 0 || !m.question() || !m.plain() || m.qclass != dns.ClassINET ||
+		m.edns() && m.ednsVersion() != 0 {
+		return key, false
 	}
-	// QR=0, opcode QUERY, no TC; one question, no answer or authority
-	// records, at most one additional (the OPT).
-	if pkt[2]&0xfa != 0 || binary.BigEndian.Uint16(pkt[4:]) != 1 ||
-		pkt[6]|pkt[7]|pkt[8]|pkt[9] != 0 || pkt[10] != 0 || pkt[11] > 1 {
-		return q, key, false
+	switch m.qtype {
+	case 0, dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeANY:
+		return key, false
 	}
-	off := 12
-	for {
-		if off >= len(pkt) {
-			return q, key, false
-		}
-		l := int(pkt[off])
-		if l == 0 {
-			key = append(key, 0)
-			off++
-			break
-		}
-		if l > 63 || off+1+l > len(pkt) || off+1+l-12 > 254 {
-			return q, key, false // compression pointer, bad label or too long
-		}
-		key = append(key, byte(l))
-		for _, c := range pkt[off+1 : off+1+l] {
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			key = append(key, c)
-		}
-		off += 1 + l
-	}
-	if off+4 > len(pkt) || binary.BigEndian.Uint16(pkt[off+2:]) != dns.ClassINET {
-		return q, key, false
-	}
-	q.qnameEnd = off
-	q.qtype = binary.BigEndian.Uint16(pkt[off:])
-	switch q.qtype {
-	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeANY:
-		return q, key, false
-	}
-	off += 4
-	if pkt[11] == 1 {
-		// The OPT: root owner, type 41, class = payload size, TTL =
-		// extended rcode, version, flags; options are ignored.
-		if off+11 > len(pkt) || pkt[off] != 0 || binary.BigEndian.Uint16(pkt[off+1:]) != dns.TypeOPT ||
-			pkt[off+6] != 0 { // version 0 only
-			return q, key, false
-		}
-		q.edns = true
-		q.size = binary.BigEndian.Uint16(pkt[off+3:])
-		q.do = pkt[off+7]&0x80 != 0
-		rdlen := int(binary.BigEndian.Uint16(pkt[off+9:]))
-		off += 11 + rdlen
-	}
-	if off != len(pkt) {
-		return q, key, false // trailing bytes, or options overrun
-	}
+	start := len(key)
+	key = append(key, pkt[headerLen:m.qnameEnd]...)
+	lowerInPlace(key[start:]) // length octets (at most 63) are left alone
 	limit := uint16(minUDPSize)
 	shape := byte(0)
-	if q.edns {
-		limit = min(max(q.size, minUDPSize), UDPSize)
+	if m.edns() {
+		limit = min(max(m.ednsSize, minUDPSize), UDPSize)
 		shape = 1
-		if q.do {
+		if m.do() {
 			shape |= 2
 		}
 	}
-	key = binary.BigEndian.AppendUint16(key, q.qtype)
+	key = binary.BigEndian.AppendUint16(key, m.qtype)
 	key = append(key, shape)
 	key = binary.BigEndian.AppendUint16(key, limit)
-	return q, key, true
+	return key, true
 }
 
 // cached is a pre-packed answer and what it was computed from.
@@ -204,17 +174,27 @@ func (h *Handler) serveUDP(pkt []byte, from netip.AddrPort, s *scratch) []byte {
 	if h.qlog != nil {
 		return h.serveUDPLogged(pkt, from, s)
 	}
-	out, _, _ := h.answerUDP(pkt, s)
+	m, fault := readMessage(pkt)
+	out, _ := h.answerUDP(pkt, &m, fault, s)
 	return out
 }
 
-// answerUDP answers one UDP query packet like serveUDP and also returns
-// the query type and response code counted.
-func (h *Handler) answerUDP(pkt []byte, s *scratch) (out []byte, qtype uint16, rcode int) {
-	q, key, ok := parseWireQuery(pkt, s.key[:0])
+// answerUDP answers one UDP query packet, read by readMessage as m with
+// fault, like serveUDP, and also returns the response code counted.
+func (h *Handler) answerUDP(pkt []byte, m *wireMsg, fault msgFault, s *scratch) (out []byte, rcode int) {
+	if fault != msgOK || m.response() {
+		out = formErr(pkt, m, fault, s.out[:0])
+		if out == nil {
+			h.stats.dropped.Add(1)
+			return nil, 0
+		}
+		h.stats.count(transportUDP, m.qtype, dns.RcodeFormatError)
+		return out, dns.RcodeFormatError
+	}
+	key, ok := appendKey(pkt, m, s.key[:0])
 	s.key = key
 	if !ok {
-		return h.slowUDP(pkt, s)
+		return h.slowUDP(pkt, m, s)
 	}
 	st := h.zone.current()
 	snap, zs := st.snap, st.zs
@@ -225,9 +205,9 @@ func (h *Handler) answerUDP(pkt []byte, s *scratch) (out []byte, qtype uint16, r
 	c, hit := h.cache.get(key)
 	if !hit || !c.valid(snap, zgen) {
 		h.stats.cacheMisses.Add(1)
-		c = h.build(key, q, st, zgen)
+		c = h.build(key, m, st, zgen)
 		if c == nil {
-			return h.slowUDP(pkt, s)
+			return h.slowUDP(pkt, m, s)
 		}
 	} else {
 		h.stats.cacheHits.Add(1)
@@ -242,50 +222,44 @@ func (h *Handler) answerUDP(pkt []byte, s *scratch) (out []byte, qtype uint16, r
 			binary.BigEndian.PutUint32(out[off:], st.serial)
 		}
 	}
-	out[0], out[1] = pkt[0], pkt[1]              // ID
-	out[2] = out[2]&^0x01 | pkt[2]&0x01          // RD copied
-	out[3] = out[3]&^0x10 | pkt[3]&0x10          // CD copied
-	copy(out[12:q.qnameEnd], pkt[12:q.qnameEnd]) // the question as sent
-	h.stats.count(transportUDP, q.qtype, c.rcode)
+	out[0], out[1] = pkt[0], pkt[1]                            // ID
+	out[2] = out[2]&^0x01 | pkt[2]&0x01                        // RD copied
+	out[3] = out[3]&^0x10 | pkt[3]&0x10                        // CD copied
+	copy(out[headerLen:m.qnameEnd], pkt[headerLen:m.qnameEnd]) // the question as sent
+	h.stats.count(transportUDP, m.qtype, c.rcode)
 	if c.truncated {
 		h.stats.truncated.Add(1)
 	}
-	return out, q.qtype, c.rcode
+	return out, c.rcode
 }
 
-// build computes and caches the answer for a fast-path key.
-func (h *Handler) build(key []byte, q wireQuery, st *zoneState, zgen uint64) *cached {
+// build computes and caches the answer for a fast-path key of the query
+// m.
+func (h *Handler) build(key []byte, m *wireMsg, st *zoneState, zgen uint64) *cached {
 	name, _, err := dns.UnpackDomainName(key, 0)
 	if err != nil {
 		return nil
 	}
 	req := new(dns.Msg)
-	req.Question = []dns.Question{{Name: name, Qtype: q.qtype, Qclass: dns.ClassINET}}
-	if q.edns {
-		req.SetEdns0(q.size, q.do)
+	req.Question = []dns.Question{{Name: name, Qtype: m.qtype, Qclass: dns.ClassINET}}
+	if m.edns() {
+		req.SetEdns0(m.ednsSize, m.do())
 	}
-	m, dep := h.reply(req, st)
-	if m == nil || m.Rcode == dns.RcodeServerFailure {
+	resp, dep := h.reply(req, st)
+	if resp == nil || resp.Rcode == dns.RcodeServerFailure {
 		return nil
 	}
 	limit := sizeLimit(req, true)
-	answers := m.Answer
-	n := min(len(answers), maxVariants)
-	c := &cached{zgen: zgen, service: strings.Clone(dep.service), svc: dep.svc, all: dep.all, version: dep.version, rcode: m.Rcode, variants: make([][]byte, 0, max(n, 1)),
+	answers := resp.Answer
+	n := min(longestRRset(answers), maxVariants)
+	c := &cached{zgen: zgen, service: strings.Clone(dep.service), svc: dep.svc, all: dep.all, version: dep.version, rcode: resp.Rcode, variants: make([][]byte, 0, max(n, 1)),
 		addr: dep.addr, hasAddr: dep.hasAddr}
-	stamped := hasZoneSOA(m, h.cfg.Domain)
-	rotated := make([]dns.RR, len(answers))
-	start := 0
-	if len(answers) > 0 {
-		start = rand.IntN(len(answers))
-	}
+	stamped := hasZoneSOA(resp, h.cfg.Domain)
+	start := rand.IntN(maxVariants * 10)
 	for i := range max(n, 1) {
-		v := *m
-		v.Extra = append([]dns.RR(nil), m.Extra...)
-		for j := range answers {
-			rotated[j] = answers[(start+i+j)%len(answers)]
-		}
-		v.Answer = append([]dns.RR(nil), rotated...)
+		v := *resp
+		v.Extra = append([]dns.RR(nil), resp.Extra...)
+		v.Answer = rotateRRsets(answers, start+i)
 		fit(&v, limit)
 		wire, err := v.Pack()
 		if err != nil {
@@ -302,18 +276,28 @@ func (h *Handler) build(key []byte, q wireQuery, st *zoneState, zgen uint64) *ca
 	return c
 }
 
-// slowUDP answers a packet the fast path does not handle with the full
-// miekg/dns path.
-func (h *Handler) slowUDP(pkt []byte, s *scratch) (out []byte, qtype uint16, rcode int) {
-	req := new(dns.Msg)
-	if err := req.Unpack(pkt); err != nil {
-		out := formErr(pkt, s)
+// slowUDP answers a well-formed query the fast path does not handle with
+// the full path. A simple query becomes a dns.Msg without a second parse;
+// a message with more to it (a TSIG, the records of an UPDATE) is unpacked
+// by miekg/dns in full.
+func (h *Handler) slowUDP(pkt []byte, m *wireMsg, s *scratch) (out []byte, rcode int) {
+	var req *dns.Msg
+	var err error
+	if m.simple() {
+		req, err = m.request(pkt)
+	} else {
+		req = new(dns.Msg)
+		err = req.Unpack(pkt)
+	}
+	if err != nil {
+		h.log.Debug("unpack query", "err", err)
+		out = formErr(pkt, m, msgMalformed, s.out[:0])
 		if out == nil {
 			h.stats.dropped.Add(1)
-		} else {
-			h.stats.count(transportUDP, 0, dns.RcodeFormatError)
+			return nil, 0
 		}
-		return out, 0, dns.RcodeFormatError
+		h.stats.count(transportUDP, m.qtype, dns.RcodeFormatError)
+		return out, dns.RcodeFormatError
 	}
 	if needsServe(req) {
 		// Signed, or a zone transfer: the path that checks TSIG.
@@ -321,42 +305,29 @@ func (h *Handler) slowUDP(pkt []byte, s *scratch) (out []byte, qtype uint16, rco
 		res := h.serve(context.Background(), Request{Wire: pkt, Msg: req, Remote: s.from}, w)
 		if !res.answered || w.out == nil {
 			h.stats.dropped.Add(1)
-			return nil, 0, 0
+			return nil, 0
 		}
-		h.stats.count(transportUDP, qtypeOf(req), res.rcode)
+		h.stats.count(transportUDP, m.qtype, res.rcode)
 		if res.truncated {
 			h.stats.truncated.Add(1)
 		}
-		return w.out, qtypeOf(req), res.rcode
+		return w.out, res.rcode
 	}
 	resp := h.Respond(req, true)
 	if resp == nil {
 		h.stats.dropped.Add(1)
-		return nil, 0, 0
+		return nil, 0
 	}
-	out, err := resp.PackBuffer(s.out[:cap(s.out)])
+	out, err = resp.PackBuffer(s.out[:cap(s.out)])
 	if err != nil {
 		h.log.Debug("pack response", "err", err)
-		return nil, 0, 0
+		return nil, 0
 	}
-	h.stats.count(transportUDP, qtypeOf(req), resp.Rcode)
+	h.stats.count(transportUDP, m.qtype, resp.Rcode)
 	if resp.Truncated {
 		h.stats.truncated.Add(1)
 	}
-	return out, qtypeOf(req), resp.Rcode
-}
-
-// formErr answers a packet that does not parse: FORMERR with the header's
-// ID when there is a header of a query, silence otherwise.
-func formErr(pkt []byte, s *scratch) []byte {
-	if len(pkt) < 12 || pkt[2]&0x80 != 0 {
-		return nil
-	}
-	out := append(s.out[:0], pkt[:12]...)
-	out[2] = 0x80 | pkt[2]&0x79 // QR, opcode and RD kept
-	out[3] = dns.RcodeFormatError
-	clear(out[4:12])
-	return out
+	return out, resp.Rcode
 }
 
 func qtypeOf(m *dns.Msg) uint16 {

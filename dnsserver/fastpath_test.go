@@ -177,6 +177,9 @@ func TestMalformedPackets(t *testing.T) {
 	twoQuestions[5] = 2
 	noQuestion := append([]byte(nil), wire[:12]...)
 	noQuestion[5] = 0
+	// As Knot DNS reacts: no answer without a readable question, FORMERR
+	// for a readable one followed by something malformed; and FORMERR for
+	// more than one question (RFC 9619).
 	tests := []struct {
 		name  string
 		pkt   []byte
@@ -184,13 +187,13 @@ func TestMalformedPackets(t *testing.T) {
 	}{
 		{"empty", nil, -1},
 		{"short header", wire[:7], -1},
-		{"header only", wire[:12], dns.RcodeFormatError},
-		{"truncated question", wire[:20], dns.RcodeFormatError},
-		{"pointer loop", ptrLoop, dns.RcodeFormatError},
+		{"header only", wire[:12], -1},
+		{"truncated question", wire[:20], -1},
+		{"pointer loop", ptrLoop, -1},
 		{"response", response, -1},
 		{"two questions claimed", twoQuestions, dns.RcodeFormatError},
 		{"no question", noQuestion, dns.RcodeFormatError},
-		{"trailing garbage", append(append([]byte(nil), wire...), 1, 2, 3), dns.RcodeSuccess},
+		{"trailing garbage", append(append([]byte(nil), wire...), 1, 2, 3), dns.RcodeFormatError},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -256,5 +259,33 @@ func BenchmarkFullPath(b *testing.B) {
 		if _, err := m.Pack(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkFastPathMiss answers queries that all miss the answer cache, as
+// in a flood of random names: half A queries for names under service.D,
+// half SRV queries for _name._tcp.service.D, none of which exist.
+func BenchmarkFastPathMiss(b *testing.B) {
+	h := NewHandler(testConfig(), testRegistry(b, fixture, nil), nil, nil)
+	const distinct = 1 << 16
+	pkts := make([][]byte, distinct)
+	for i := range pkts {
+		req := new(dns.Msg)
+		if i%2 == 0 {
+			req.SetQuestion(fmt.Sprintf("r%08x.service.disco.internal.", i), dns.TypeA)
+		} else {
+			req.SetQuestion(fmt.Sprintf("_r%08x._tcp.service.disco.internal.", i), dns.TypeSRV)
+		}
+		req.SetEdns0(1232, false)
+		pkts[i], _ = req.Pack()
+	}
+	s := newScratch()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if h.serveUDP(pkts[i%distinct], netip.AddrPort{}, s) == nil {
+			b.Fatal("no answer")
+		}
+		i++
 	}
 }

@@ -10,13 +10,16 @@ import (
 )
 
 // FuzzHandler feeds raw packets to the UDP path the server runs
-// ((*Handler).serveUDP, fast path and miekg/dns slow path alike) and, when
-// a packet unpacks, to Respond for UDP and TCP. Nothing may panic; every
-// answer must parse, be a response (QR=1) with the query's ID, and fit the
-// client's UDP size; a query with a readable header is never met with
-// silence, and both paths agree on the response code. Seeds live in
-// testdata/fuzz/FuzzHandler (real queries: A, AAAA, SRV, TXT, ANY, EDNS,
-// DO, cookies, zones, and malformed ones) and hostileCases.
+// ((*Handler).serveUDP, fast path and full path alike) and, when a packet
+// is well formed and unpacks, to Respond for UDP and TCP. Nothing may
+// panic; every answer must parse, be a response (QR=1) with the query's
+// ID, and fit the client's UDP size. The reaction follows readMessage: no
+// answer exactly when the packet is a response or its question cannot be
+// read; FORMERR with the question (if any) when something after it is
+// malformed.
+// For a well-formed query both paths agree on the response code. Seeds
+// live in testdata/fuzz/FuzzHandler (real queries: A, AAAA, SRV, TXT, ANY,
+// EDNS, DO, cookies, zones, and malformed ones) and hostileCases.
 func FuzzHandler(f *testing.F) {
 	// With a key and transfer rules, signed requests and transfers take
 	// their whole path; reverse zones and DNS-SD names are served.
@@ -53,19 +56,32 @@ func FuzzHandler(f *testing.F) {
 		// The scratch the server's batched loop gives each datagram.
 		s := &scratch{key: make([]byte, 0, 300), out: make([]byte, 0, udpSlotBytes)}
 		out := h.serveUDP(pkt, netip.AddrPort{}, s)
-		query := len(pkt) >= 12 && pkt[2]&0x80 == 0
+		m, fault := readMessage(pkt)
+		silent := fault == msgNoHeader || fault == msgNoQuestion || m.response()
 		if out == nil {
-			if query {
-				t.Fatalf("silence for a query with a readable header")
+			if !silent {
+				t.Fatalf("silence for a query that is not a response and has a readable question (%v)", fault)
 			}
-		} else {
-			if !query {
-				t.Fatalf("answered %x to a packet that is not a query", out)
+			return
+		}
+		if silent {
+			t.Fatalf("answered %x to a packet that gets no answer (%v, response %v)", out, fault, m.response())
+		}
+		if len(out) > UDPSize {
+			t.Fatalf("UDP answer of %d bytes, over %d", len(out), UDPSize)
+		}
+		fast := checkReply(t, out, binary.BigEndian.Uint16(pkt))
+		if fault == msgQuestions {
+			if fast.Rcode != dns.RcodeFormatError || len(fast.Question) != 0 || fast.IsEdns0() != nil {
+				t.Fatalf("answer to a query with several questions:\n%v\nwant FORMERR with no question and no OPT", fast)
 			}
-			if len(out) > UDPSize {
-				t.Fatalf("UDP answer of %d bytes, over %d", len(out), UDPSize)
+			return
+		}
+		if fault == msgMalformed {
+			if fast.Rcode != dns.RcodeFormatError || len(fast.Question) != int(m.qd) || fast.IsEdns0() != nil {
+				t.Fatalf("answer to a malformed message:\n%v\nwant FORMERR with the question (if any) and no OPT", fast)
 			}
-			checkReply(t, out, binary.BigEndian.Uint16(pkt))
+			return
 		}
 
 		req := new(dns.Msg)
@@ -75,10 +91,7 @@ func FuzzHandler(f *testing.F) {
 		for _, udp := range []bool{true, false} {
 			resp := h.Respond(req, udp)
 			if resp == nil {
-				if !req.Response {
-					t.Fatalf("Respond(udp=%v) stayed silent for a query", udp)
-				}
-				continue
+				t.Fatalf("Respond(udp=%v) stayed silent for a query", udp)
 			}
 			wire, err := resp.Pack()
 			if err != nil {
@@ -87,13 +100,11 @@ func FuzzHandler(f *testing.F) {
 			if limit := sizeLimit(req, udp); len(wire) > limit {
 				t.Fatalf("Respond(udp=%v): answer of %d bytes, over the limit %d", udp, len(wire), limit)
 			}
-			m := checkReply(t, wire, req.Id)
+			full := checkReply(t, wire, req.Id)
 			// Signed requests and transfers are answered by Serve, which
 			// Respond does not cover.
-			if udp && out != nil && !needsServe(req) {
-				if fast := checkReply(t, out, req.Id); fast.Rcode != m.Rcode {
-					t.Fatalf("UDP path answers %s, Respond %s", dns.RcodeToString[fast.Rcode], dns.RcodeToString[m.Rcode])
-				}
+			if udp && !needsServe(req) && fast.Rcode != full.Rcode {
+				t.Fatalf("UDP path answers %s, Respond %s", dns.RcodeToString[fast.Rcode], dns.RcodeToString[full.Rcode])
 			}
 		}
 	})

@@ -2,12 +2,15 @@ package dnsserver
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -186,6 +189,27 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	h.Serve(context.Background(), Request{Msg: req, TCP: !udp, Remote: addrPortOf(w.RemoteAddr())}, responseWriter{w})
 }
 
+// rejectTCP answers a malformed message read from a TCP connection, as
+// formErr decides, and counts and logs it.
+func (h *Handler) rejectTCP(conn net.Conn, pkt []byte, m *wireMsg, fault msgFault) {
+	start := time.Now()
+	out := formErr(pkt, m, fault, make([]byte, 2, 2+headerLen+maxNameLen+4))
+	if out == nil {
+		h.stats.dropped.Add(1)
+		return
+	}
+	binary.BigEndian.PutUint16(out, uint16(len(out)-2))
+	h.stats.count(transportTCP, m.qtype, dns.RcodeFormatError)
+	if _, err := conn.Write(out); err != nil {
+		h.log.Debug("write response", "err", err)
+	}
+	took := time.Since(start)
+	h.stats.observe(took)
+	if h.qlog != nil {
+		h.logQuery(conn.RemoteAddr().String(), m.qname(pkt), m.qtype, dns.RcodeFormatError, transportTCP, false, took)
+	}
+}
+
 // Respond answers req as received over UDP (udp) or TCP. It returns nil
 // when req must get no answer (it is itself a response).
 func (h *Handler) Respond(req *dns.Msg, udp bool) *dns.Msg {
@@ -198,9 +222,58 @@ func (h *Handler) respond(req *dns.Msg, limit int) *dns.Msg {
 	if m == nil {
 		return nil
 	}
-	rand.Shuffle(len(m.Answer), func(i, j int) { m.Answer[i], m.Answer[j] = m.Answer[j], m.Answer[i] })
+	shuffleRRsets(m.Answer)
 	fit(m, limit)
 	return m
+}
+
+// The records of an RRset come in no particular order (RFC 2181 section
+// 5), so answers spread load by shuffling them; the RRsets themselves keep
+// their order: a CNAME comes before what it points to (RFC 1034 section
+// 4.3.2), and clients rely on it. The answer core emits each RRset's
+// records together.
+
+// eachRRset calls f with each run of consecutive records of one RRset
+// (same owner, type and class) in rrs, and the run's offset.
+func eachRRset(rrs []dns.RR, f func(at int, run []dns.RR)) {
+	for i := 0; i < len(rrs); {
+		h := rrs[i].Header()
+		j := i + 1
+		for ; j < len(rrs); j++ {
+			o := rrs[j].Header()
+			if o.Rrtype != h.Rrtype || o.Class != h.Class || !strings.EqualFold(o.Name, h.Name) {
+				break
+			}
+		}
+		f(i, rrs[i:j])
+		i = j
+	}
+}
+
+// shuffleRRsets shuffles the records within each RRset of rrs.
+func shuffleRRsets(rrs []dns.RR) {
+	eachRRset(rrs, func(_ int, run []dns.RR) {
+		rand.Shuffle(len(run), func(i, j int) { run[i], run[j] = run[j], run[i] })
+	})
+}
+
+// rotateRRsets returns a copy of rrs with the records of each RRset
+// rotated by k places.
+func rotateRRsets(rrs []dns.RR, k int) []dns.RR {
+	out := make([]dns.RR, len(rrs))
+	eachRRset(rrs, func(at int, run []dns.RR) {
+		for j := range run {
+			out[at+j] = run[(k+j)%len(run)]
+		}
+	})
+	return out
+}
+
+// longestRRset returns the number of records of the largest RRset in rrs.
+func longestRRset(rrs []dns.RR) int {
+	n := 0
+	eachRRset(rrs, func(_ int, run []dns.RR) { n = max(n, len(run)) })
+	return n
 }
 
 // sizeLimit is the largest answer req may get: 512 bytes over UDP without
@@ -235,9 +308,9 @@ type dependency struct {
 
 // reply builds the response to req from snap, in registry order (not
 // shuffled) and not truncated, and says what it depends on. It returns nil
-// when req must get no answer. The guards run in a fixed order: responses
-// are dropped; then opcode, question count and EDNS shape, EDNS version,
-// class and type; a panic becomes SERVFAIL.
+// when req must get no answer. The guards run in Knot DNS's order:
+// responses are dropped; then the EDNS shape and version, the question
+// count, the class, the opcode, the type; a panic becomes SERVFAIL.
 func (h *Handler) reply(req *dns.Msg, st *zoneState) (m *dns.Msg, dep dependency) {
 	snap, zs := st.snap, st.zs
 	if req.Response {
@@ -245,6 +318,10 @@ func (h *Handler) reply(req *dns.Msg, st *zoneState) (m *dns.Msg, dep dependency
 	}
 	m = new(dns.Msg)
 	m.SetReply(req)
+	// RD (RFC 1035 section 4.1.1) and CD (RFC 4035 section 3.1.6) are
+	// copied whatever the opcode.
+	m.RecursionDesired = req.RecursionDesired
+	m.CheckingDisabled = req.CheckingDisabled
 	m.RecursionAvailable = false
 	m.Compress = true
 	defer func() {
@@ -261,6 +338,24 @@ func (h *Handler) reply(req *dns.Msg, st *zoneState) (m *dns.Msg, dep dependency
 		m.SetEdns0(UDPSize, opt.Do())
 	}
 	switch {
+	case !optOK:
+		m.Rcode = dns.RcodeFormatError
+		return m, dep
+	case opt != nil && opt.Version() != 0:
+		m.Rcode = dns.RcodeBadVers // before all else (RFC 6891 section 6.1.3)
+		return m, dep
+	case len(req.Question) == 0 && req.Opcode != dns.OpcodeQuery:
+		m.Rcode = dns.RcodeNotImplemented
+		return m, dep
+	case len(req.Question) != 1:
+		m.Rcode = dns.RcodeFormatError
+		return m, dep
+	}
+	q := req.Question[0]
+	switch {
+	case q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY && q.Qclass != dns.ClassCHAOS:
+		m.Rcode = dns.RcodeRefused
+		return m, dep
 	case req.Opcode == dns.OpcodeUpdate:
 		// UPDATE is served by Serve (updateResponse), which has the
 		// message as received for its TSIG; here there is no write.
@@ -269,22 +364,18 @@ func (h *Handler) reply(req *dns.Msg, st *zoneState) (m *dns.Msg, dep dependency
 	case req.Opcode != dns.OpcodeQuery:
 		m.Rcode = dns.RcodeNotImplemented
 		return m, dep
-	case len(req.Question) != 1 || !optOK:
-		m.Rcode = dns.RcodeFormatError
+	case q.Qtype == 0: // reserved (RFC 6895 section 3.1)
+		m.Rcode = dns.RcodeNotImplemented
 		return m, dep
-	case opt != nil && opt.Version() != 0:
-		m.Rcode = dns.RcodeBadVers
-		return m, dep
-	}
-	q := req.Question[0]
-	switch {
-	case q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY:
+	case q.Qclass == dns.ClassCHAOS: // no version.bind or id.server
 		m.Rcode = dns.RcodeRefused
 		return m, dep
 	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
 		m.Rcode = dns.RcodeRefused // no zone transfers
 		return m, dep
 	case q.Qtype == dns.TypeOPT || q.Qtype == dns.TypeTSIG || q.Qtype == dns.TypeTKEY:
+		// Meta types name no data (RFC 6895 section 3.1); BIND answers
+		// FORMERR too.
 		m.Rcode = dns.RcodeFormatError
 		return m, dep
 	}

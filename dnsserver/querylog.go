@@ -2,7 +2,6 @@ package dnsserver
 
 import (
 	"context"
-	"encoding/binary"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -23,13 +22,14 @@ import (
 // serveUDPLogged is serveUDP with the query log on.
 func (h *Handler) serveUDPLogged(pkt []byte, from netip.AddrPort, s *scratch) []byte {
 	start := time.Now()
-	out, qtype, rcode := h.answerUDP(pkt, s)
+	m, fault := readMessage(pkt)
+	out, rcode := h.answerUDP(pkt, &m, fault, s)
 	if out == nil {
 		return nil
 	}
 	took := time.Since(start)
 	tc := len(out) > 2 && out[2]&0x02 != 0
-	h.logQuery(from.String(), wireQname(pkt), qtype, rcode, transportUDP, tc, took)
+	h.logQuery(from.String(), m.qname(pkt), m.qtype, rcode, transportUDP, tc, took)
 	return out
 }
 
@@ -39,24 +39,11 @@ func (h *Handler) logQuery(client, qname string, qtype uint16, rcode int, t tran
 		slog.String("client", client),
 		slog.String("qname", qname),
 		slog.String("qtype", typeString(qtype)),
-		slog.String("rcode", rcodeString(rcode)),
+		slog.String("rcode", rcodeName(rcode)),
 		slog.String("transport", transportNames[t]),
 		slog.Bool("tc", tc),
 		slog.Duration("duration", took),
 	)
-}
-
-// wireQname returns the question name of a query packet as sent, or ""
-// when the packet has no readable question.
-func wireQname(pkt []byte) string {
-	if len(pkt) < 12 || binary.BigEndian.Uint16(pkt[4:]) == 0 {
-		return ""
-	}
-	name, _, err := dns.UnpackDomainName(pkt, 12)
-	if err != nil {
-		return ""
-	}
-	return name
 }
 
 // qnameOf returns the question name of m, or "".
@@ -77,7 +64,13 @@ func typeString(t uint16) string {
 	return "TYPE" + strconv.Itoa(int(t))
 }
 
-func rcodeString(r int) string {
+// rcodeName is the mnemonic of a response code. 16 is BADVERS as a
+// message's rcode (RFC 6891); miekg/dns's table names it BADSIG, its
+// meaning in a TSIG record's error field (RFC 8945).
+func rcodeName(r int) string {
+	if r == dns.RcodeBadVers {
+		return "BADVERS"
+	}
 	if s, ok := dns.RcodeToString[r]; ok {
 		return s
 	}

@@ -133,8 +133,9 @@ func TestQueryLogUDPPath(t *testing.T) {
 			"qname": "_web._tcp.service.disco.internal.", "qtype": "SRV", "rcode": "NOERROR"}},
 		{"refused, slow path (ANY)", query("example.com.", dns.TypeANY), map[string]any{
 			"qname": "example.com.", "qtype": "ANY", "rcode": "REFUSED"}},
-		{"malformed", []byte{0xab, 0xcd, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63}, map[string]any{
-			"qname": "", "rcode": "FORMERR"}},
+		{"malformed after the question", append(query("web.service.disco.internal.", dns.TypeAAAA), 1, 2, 3), map[string]any{
+			"qname": "web.service.disco.internal.", "qtype": "AAAA", "rcode": "FORMERR"}},
+		{"an unreadable question gets no answer and no record", []byte{0xab, 0xcd, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63}, nil},
 		{"a response gets no answer and no record", response, nil},
 	}
 	for _, tc := range tests {

@@ -253,57 +253,20 @@ func (s *Server) rateLimit(pkt []byte, addr netip.Addr, now time.Time, sc *scrat
 }
 
 // slipResponse appends to out the truncated answer to the query pkt: its
-// header with QR and TC set, its first question and, when the query has a
-// plain OPT, an OPT of our own; no records. It is never larger than the
-// query. It returns nil for a packet that is not a query or has no
-// readable question.
+// header with QR and TC set, its question and, when the query has an OPT
+// of version 0, an OPT of our own; no records. It is never larger than the
+// query. It returns nil for a packet that gets no answer at all (see
+// readMessage).
 func slipResponse(pkt, out []byte) []byte {
-	if len(pkt) < 12 || pkt[2]&0x80 != 0 {
+	m, fault := readMessage(pkt)
+	if fault == msgNoHeader || fault == msgNoQuestion || m.response() {
 		return nil
 	}
-	qd, an, ns, ar := binary.BigEndian.Uint16(pkt[4:]), binary.BigEndian.Uint16(pkt[6:]), binary.BigEndian.Uint16(pkt[8:]), binary.BigEndian.Uint16(pkt[10:])
-	end := 12
-	if qd > 0 {
-		end = questionEnd(pkt)
-		if end < 0 {
-			return nil
-		}
-	}
-	out = append(out, pkt[:end]...)
-	out[2] = 0x80 | pkt[2]&0x79 | 0x02 // QR, opcode and RD kept, TC
-	out[3] = pkt[3] & 0x10             // CD kept; RA=0, NOERROR
-	binary.BigEndian.PutUint16(out[4:], min(qd, 1))
-	clear(out[6:12])
-	// The OPT of a plain EDNS query follows the question directly.
-	if qd == 1 && an == 0 && ns == 0 && ar == 1 && end+11 <= len(pkt) && pkt[end] == 0 &&
-		binary.BigEndian.Uint16(pkt[end+1:]) == dns.TypeOPT && pkt[end+6] == 0 {
-		out = append(out, 0, 0, 41, UDPSize>>8, UDPSize&0xff, 0, 0, pkt[end+7]&0x80, 0, 0, 0)
-		out[11] = 1
+	h := len(out)
+	out = appendBareAnswer(out, pkt, &m, dns.RcodeSuccess, true)
+	if fault == msgOK && m.edns() && m.ednsVersion() == 0 {
+		out = append(out, 0, 0, 41, UDPSize>>8, UDPSize&0xff, 0, 0, byte(m.ednsTTL>>8)&0x80, 0, 0, 0)
+		out[h+11] = 1
 	}
 	return out
-}
-
-// questionEnd returns the offset just past the first question of pkt, or
-// -1 when it does not parse. Compressed question names are not accepted:
-// no real client sends one.
-func questionEnd(pkt []byte) int {
-	off := 12
-	for {
-		if off >= len(pkt) {
-			return -1
-		}
-		l := int(pkt[off])
-		if l == 0 {
-			off++
-			break
-		}
-		if l > 63 || off+1+l-12 > 254 {
-			return -1
-		}
-		off += 1 + l
-	}
-	if off+4 > len(pkt) {
-		return -1
-	}
-	return off + 4
 }

@@ -169,8 +169,15 @@ func (s *Server) Run(ctx context.Context) error {
 		IdleTimeout: func() time.Duration { return idle }, MaxTCPQueries: s.cfg.MaxTCPQueries,
 		// Serve gets every request with the bytes as received (TSIG) and
 		// answers every opcode itself.
-		Handler:        &tcpHandler{h: s.handler, conns: s.conns, ctx: ctx, timeout: s.handler.xfr.cfg.WriteTimeout},
-		DecorateReader: s.conns.decorate, MsgAcceptFunc: acceptRequests}
+		Handler: &tcpHandler{h: s.handler, conns: s.conns, ctx: ctx, timeout: s.handler.xfr.cfg.WriteTimeout},
+		DecorateReader: func(r dns.Reader) dns.Reader {
+			return tcpGate{Reader: s.conns.decorate(r), h: s.handler}
+		},
+		MsgAcceptFunc: acceptRequests}
+	// A shutdown before the TCP server has started is ignored by it, and
+	// it would then serve on: wait for it to start.
+	started := make(chan struct{})
+	tcp.NotifyStartedFunc = func() { close(started) }
 	waiting := func() bool {
 		for _, c := range s.udp {
 			if udpPending(c) {
@@ -196,11 +203,17 @@ func (s *Server) Run(ctx context.Context) error {
 			s.serveUDP(c)
 		}()
 	}
-	s.log.Info("dns listening", "addr", s.Addr().String(), "udp_sockets", len(s.udp), "rrl_rate", s.cfg.RRL.Rate)
 	var err error
 	select {
-	case <-ctx.Done():
+	case <-started:
+		s.log.Info("dns listening", "addr", s.Addr().String(), "udp_sockets", len(s.udp), "rrl_rate", s.cfg.RRL.Rate)
+		select {
+		case <-ctx.Done():
+		case err = <-errc:
+		}
 	case err = <-errc:
+	}
+	if err != nil {
 		err = fmt.Errorf("dns tcp server: %w", err)
 	}
 	for _, c := range s.udp {
@@ -246,6 +259,37 @@ func (s *Server) serveUDPSimple(c *net.UDPConn) {
 			}
 		}
 	}
+}
+
+// errMalformed ends a TCP connection that sent a malformed message.
+var errMalformed = errors.New("malformed DNS message")
+
+// tcpGate reads each TCP message for the miekg/dns server with
+// readMessage, as the UDP path does, so that both transports react alike.
+// A malformed message gets its FORMERR (or nothing) from the gate, and the
+// connection is closed, as Knot DNS does. A well-formed one goes on to the
+// handler; a simple query in its plain form (without the records a query
+// does not use, and without the options of its OPT, some contents of
+// which miekg/dns would reject).
+type tcpGate struct {
+	dns.Reader
+	h *Handler
+}
+
+func (g tcpGate) ReadTCP(conn net.Conn, timeout time.Duration) ([]byte, error) {
+	pkt, err := g.Reader.ReadTCP(conn, timeout)
+	if err != nil {
+		return nil, err
+	}
+	m, fault := readMessage(pkt)
+	if fault == msgOK {
+		if !m.response() && m.simple() && (!m.plain() || m.optLen > 0) {
+			return m.appendPlain(pkt, nil), nil
+		}
+		return pkt, nil
+	}
+	g.h.rejectTCP(conn, pkt, &m, fault)
+	return nil, errMalformed
 }
 
 // limitListener closes connections beyond max at once instead of letting

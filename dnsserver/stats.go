@@ -130,7 +130,7 @@ func (h *Handler) Collect(ch chan<- prometheus.Metric) {
 					qtype = dns.TypeToString[countedTypes[qi]]
 				}
 				if ri < len(countedRcodes) {
-					rcode = dns.RcodeToString[countedRcodes[ri]]
+					rcode = rcodeName(countedRcodes[ri])
 				}
 				ch <- prometheus.MustNewConstMetric(queriesDesc, prometheus.CounterValue, float64(n), qtype, rcode, transportNames[t])
 			}

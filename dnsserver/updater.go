@@ -71,9 +71,13 @@ func isUpdate(pkt []byte) bool {
 // conn. Without conn (tests) or without updates, it answers in place. It
 // returns what to send now, or nil.
 func (h *Handler) serveUpdateUDP(pkt []byte, from netip.AddrPort, conn *net.UDPConn) []byte {
+	m, fault := readMessage(pkt)
+	if fault != msgOK {
+		return formErr(pkt, &m, fault, nil)
+	}
 	req := new(dns.Msg)
 	if err := req.Unpack(pkt); err != nil {
-		return formErr(pkt, &scratch{out: make([]byte, 0, 12)})
+		return formErr(pkt, &m, msgMalformed, nil)
 	}
 	r := Request{Wire: pkt, Msg: req, Remote: from}
 	if conn == nil || h.upd == nil {
