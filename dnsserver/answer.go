@@ -226,10 +226,14 @@ func (c *Config) soa(owner string, ttl uint32) dns.RR {
 
 // negativeSOA is the SOA for the authority section of a negative answer,
 // with TTL min(SOA TTL, minimum) as RFC 2308 asks.
-// A zone file for the discovery domain (d, when not nil) supplies it.
+// A zone file for the discovery domain (d, when not nil) supplies it. The
+// record is shared (see Config.negSOA) and must not be modified.
 func (c *Config) negativeSOA(d *zones.Zone) dns.RR {
 	if d != nil {
 		return d.NegativeSOA()
+	}
+	if c.negSOA != nil {
+		return c.negSOA
 	}
 	return c.soa(c.Domain, min(c.TTL, c.NegativeTTL))
 }

@@ -148,8 +148,9 @@ func (a *answerCache) get(key []byte) (*cached, bool) {
 
 // scratch is per-goroutine working memory of the UDP path.
 type scratch struct {
-	key []byte
-	out []byte
+	key  []byte
+	out  []byte
+	name []byte // the question name in presentation form (answerNegative)
 	// conn is the socket the packets came in on, where answers computed
 	// later (UPDATE) are sent; nil answers them in place.
 	conn *net.UDPConn
@@ -159,7 +160,7 @@ type scratch struct {
 }
 
 func newScratch() *scratch {
-	return &scratch{key: make([]byte, 0, 300), out: make([]byte, 0, dns.MaxMsgSize)}
+	return &scratch{key: make([]byte, 0, 300), out: make([]byte, 0, dns.MaxMsgSize), name: make([]byte, 0, maxNameLen)}
 }
 
 // serveUDP answers one UDP query packet from the client at from. It
@@ -205,6 +206,10 @@ func (h *Handler) answerUDP(pkt []byte, m *wireMsg, fault msgFault, s *scratch) 
 	c, hit := h.cache.get(key)
 	if !hit || !c.valid(snap, zgen) {
 		h.stats.cacheMisses.Add(1)
+		if out, rcode, ok := h.answerNegative(pkt, m, key, st, s, true); ok {
+			h.stats.count(transportUDP, m.qtype, rcode)
+			return out, rcode
+		}
 		c = h.build(key, m, st, zgen)
 		if c == nil {
 			return h.slowUDP(pkt, m, s)
@@ -272,7 +277,9 @@ func (h *Handler) build(key []byte, m *wireMsg, st *zoneState, zgen uint64) *cac
 			c.serialAt = append(c.serialAt, soaSerialOffsets(wire, h.cfg.Domain))
 		}
 	}
-	h.cache.lru.Add(string(key), c)
+	if keepAnswer(resp.Rcode, len(resp.Answer), dep) {
+		h.cache.lru.Add(string(key), c)
+	}
 	return c
 }
 

@@ -86,6 +86,10 @@ type Config struct {
 	// Derived by NewHandler.
 	reverse []reverseZone
 	addrs   *addrIndex
+	// negSOA is the synthesized SOA of negative answers, built once:
+	// answers carry it as it is, or a copy with the current serial (see
+	// stampSerial).
+	negSOA dns.RR
 }
 
 // Validate reports every problem with c.
@@ -165,6 +169,7 @@ func NewHandler(cfg Config, src Source, zs ZoneSource, log *slog.Logger) *Handle
 	log = log.With("component", "dns")
 	cfg.reverse = reverseZones(cfg.ReverseZones)
 	cfg.addrs = newAddrIndex(cfg.reverse)
+	cfg.negSOA = cfg.soa(cfg.Domain, min(cfg.TTL, cfg.NegativeTTL))
 	h := &Handler{cfg: cfg, src: src, zones: zs, log: log, qlog: cfg.QueryLog, cache: newAnswerCache(cfg.CacheSize),
 		drained: make(chan struct{}, 1)}
 	h.zone = newZoneTracker(&h.cfg, src, zs, log)

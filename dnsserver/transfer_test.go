@@ -352,8 +352,9 @@ func TestSerialFollowsVisibleChanges(t *testing.T) {
 	}
 }
 
-// TestNegativeAnswersFollowTheSerial: cached negative answers carry the
-// current serial after a change, without being built again.
+// TestNegativeAnswersFollowTheSerial: negative answers carry the current
+// serial after a change; those about names the registry holds are cached
+// and not built again, those about names it does not hold are never cached.
 func TestNegativeAnswersFollowTheSerial(t *testing.T) {
 	reg := testRegistry(t, fixture, nil)
 	h := NewHandler(testConfig(), reg, staticZones{parseZones(t, exampleZone)}, nil)
@@ -369,15 +370,18 @@ func TestNegativeAnswersFollowTheSerial(t *testing.T) {
 		return m
 	}
 	negatives := []struct {
-		name  string
-		qtype uint16
+		name   string
+		qtype  uint16
+		cached bool
 	}{
-		{"nope.service.disco.internal.", dns.TypeA},        // NXDOMAIN
-		{"web.service.disco.internal.", dns.TypeAAAA},      // NODATA
-		{"service.disco.internal.", dns.TypeA},             // empty non-terminal
-		{"gone.example.com.", dns.TypeA},                   // CNAME into D, then NXDOMAIN
-		{"0a0000ff.addr.disco.internal.", dns.TypeA},       // unregistered address
-		{"web-1.web.instance.disco.internal.", dns.TypeMX}, // NODATA at an instance
+		{"nope.service.disco.internal.", dns.TypeA, false},         // NXDOMAIN
+		{"web.service.disco.internal.", dns.TypeAAAA, true},        // NODATA
+		{"service.disco.internal.", dns.TypeA, false},              // empty non-terminal
+		{"gone.example.com.", dns.TypeA, true},                     // CNAME into D, then NXDOMAIN
+		{"0a0000ff.addr.disco.internal.", dns.TypeA, false},        // unregistered address
+		{"web-1.web.instance.disco.internal.", dns.TypeMX, true},   // NODATA at an instance
+		{"nope.example.com.", dns.TypeA, false},                    // NXDOMAIN in a static zone
+		{"_nope._tcp.service.disco.internal.", dns.TypeSRV, false}, // NXDOMAIN
 	}
 	serialOf := func(m *dns.Msg) uint32 {
 		for _, rr := range m.Ns {
@@ -389,7 +393,16 @@ func TestNegativeAnswersFollowTheSerial(t *testing.T) {
 		return 0
 	}
 	for _, n := range negatives {
-		ask(n.name, n.qtype) // cache them
+		ask(n.name, n.qtype) // cache those that are cached
+	}
+	entries := 0
+	for _, n := range negatives {
+		if n.cached {
+			entries++
+		}
+	}
+	if got := h.cache.lru.Len(); got != entries {
+		t.Errorf("%d cached answers, want %d", got, entries)
 	}
 	for i := 1; i <= 3; i++ {
 		in, _ := registry.NewInstance("other", fmt.Sprintf("o-%d", i), registry.Registration{Address: fmt.Sprintf("10.8.0.%d", i), Port: 80})
@@ -397,14 +410,21 @@ func TestNegativeAnswersFollowTheSerial(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := uint32(testSerial + i)
-		misses := h.stats.cacheMisses.Load()
 		for _, n := range negatives {
-			if got := serialOf(ask(n.name, n.qtype)); got != want {
-				t.Errorf("%s %s after change %d: serial %d, want %d", n.name, dns.TypeToString[n.qtype], i, got, want)
+			misses := h.stats.cacheMisses.Load()
+			if n.name != "nope.example.com." {
+				if got := serialOf(ask(n.name, n.qtype)); got != want {
+					t.Errorf("%s %s after change %d: serial %d, want %d", n.name, dns.TypeToString[n.qtype], i, got, want)
+				}
+			} else {
+				ask(n.name, n.qtype)
+			}
+			if m := h.stats.cacheMisses.Load() - misses; n.cached && m != 0 {
+				t.Errorf("change %d: the cached negative answer to %s %s was built again", i, n.name, dns.TypeToString[n.qtype])
 			}
 		}
-		if m := h.stats.cacheMisses.Load() - misses; m != 0 {
-			t.Errorf("change %d: %d cached negative answers were built again", i, m)
+		if got := h.cache.lru.Len(); got != entries {
+			t.Errorf("change %d: %d cached answers, want %d", i, got, entries)
 		}
 	}
 }
