@@ -6,9 +6,21 @@
 # zone:      the same names as a static zone, for Knot
 # queries:   a dnsperf file, 45% A, 45% SRV, 10% NXDOMAIN (fixed seed)
 # instances: "service id address port" lines for bench/regload
+# flood:     a dnsperf file of N distinct names that exist nowhere (fixed
+#            seed), half "r<hex>.service.D A", half "_r<hex>._tcp.service.D
+#            SRV": a random-subdomain flood, NXDOMAIN at disco and at Knot
 set -eu
 MODE=$1 N=${2:-1000} D=${3:-disco.internal.}
 exec awk -v mode="$MODE" -v n="$N" -v d="$D" 'BEGIN {
+  if (mode == "flood") {
+    srand(7)
+    for (i = 0; i < n; i++) {
+      label = sprintf("r%06x%04x%04x", i, int(rand() * 65536), int(rand() * 65536))
+      if (i % 2 == 0) printf "%s.service.%s A\n", label, d
+      else            printf "_%s._tcp.service.%s SRV\n", label, d
+    }
+    exit
+  }
   if (mode == "zone") {
     printf "$ORIGIN %s\n$TTL 5\n", d
     printf "@ 5 IN SOA ns1.%s hostmaster.%s 1 3600 600 86400 5\n", d, d

@@ -4,11 +4,17 @@
 # Each server is pinned to CPU 0 (Knot with one UDP worker), dnsperf to
 # CPU 1; a query file of 45% A, 45% SRV and 10% NXDOMAIN over N services x 3
 # instances; rounds alternate Knot, disco, Knot, disco... and the medians are
-# compared. Then disco alone: with 100,000 registered instances, while the
-# registry takes 1,000 writes per second, and unpinned on both cores.
+# compared. The same, alternating, for a flood of distinct random names
+# that exist at neither server (half A under service.D, half SRV; NXDOMAIN
+# at both) and for the mixed load over TCP (dnsperf -m tcp -c 8); then
+# disco's RSS before and after FLOOD_SECONDS of the flood. Then disco
+# alone: with 100,000 registered instances, while the registry takes 1,000
+# writes per second, and unpinned on both cores (SKIP_SCALE=1 leaves these
+# out).
 #
 #   bench/knot-compare.sh              (make bench)
 #   ROUNDS=5 RUN_SECONDS=20 bench/knot-compare.sh
+#   SKIP_SCALE=1 bench/knot-compare.sh (Knot comparisons only)
 #
 # Needs dnsperf and knot (Debian packages; installed when missing and run as
 # root), taskset, python3 and Go. Prints a Markdown table.
@@ -17,6 +23,9 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 RUN_SECONDS=${RUN_SECONDS:-10}
 N=${N:-1000}
+FLOOD_NAMES=${FLOOD_NAMES:-1000000}
+FLOOD_SECONDS=${FLOOD_SECONDS:-30}
+SKIP_SCALE=${SKIP_SCALE:-}
 D=disco.internal.
 TOKEN=bench-token
 
@@ -60,6 +69,7 @@ go build -o "$T/nullapi" ./bench/nullapi
 bench/fixture.sh zone "$N" "$D" >"$T/disco.internal.zone"
 bench/fixture.sh queries "$N" "$D" >"$T/queries.txt"
 bench/fixture.sh instances "$N" "$D" >"$T/instances.txt"
+bench/fixture.sh flood "$FLOOD_NAMES" "$D" >"$T/flood.txt"
 
 # Knot, one UDP worker, pinned to CPU 0.
 KP=$(free_port)
@@ -108,6 +118,12 @@ start_disco 0
 for port in "$KP" "$DP"; do
   dig @127.0.0.1 -p "$port" +short +time=1 +tries=3 "web-$((N - 1)).service.$D" A | grep -q '^10\.' ||
     { echo "bench: server on port $port does not answer" >&2; exit 1; }
+  # The flood's names exist at neither server.
+  for q in "$(sed -n 1p "$T/flood.txt")" "$(sed -n 2p "$T/flood.txt")"; do
+    # shellcheck disable=SC2086 # "name type"
+    dig @127.0.0.1 -p "$port" +time=1 +tries=3 $q | grep -q 'status: NXDOMAIN' ||
+      { echo "bench: server on port $port does not answer $q with NXDOMAIN" >&2; exit 1; }
+  done
 done
 
 HZ=$(getconf CLK_TCK)
@@ -115,11 +131,13 @@ ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12+$13}'; }
 rss_mb() { awk '/^VmRSS/{printf "%.0f", $2/1024}' "/proc/$1/status"; }
 
 # load PID PORT [DNSPERF_CPUS] [DNSPERF_ARGS...] -> "qps us_per_query"
+# with the queries of $QF (default: the mixed load) for $SECONDS_ (default
+# RUN_SECONDS).
 load() {
   local pid=$1 port=$2 cpus=${3:-1} t0 t1 out
   shift 3 || shift $#
   t0=$(ticks "$pid")
-  out=$(taskset -c "$cpus" dnsperf -s 127.0.0.1 -p "$port" -d "$T/queries.txt" -l "$RUN_SECONDS" -q 100 "$@" 2>&1)
+  out=$(taskset -c "$cpus" dnsperf -s 127.0.0.1 -p "$port" -d "${QF:-$T/queries.txt}" -l "${SECONDS_:-$RUN_SECONDS}" -q 100 "$@" 2>&1)
   t1=$(ticks "$pid")
   awk -v t=$((t1 - t0)) -v hz="$HZ" '/Queries per second:/{q=$4} /Queries completed:/{n=$3}
     END{printf "%.0f %.2f\n", q, (n > 0 ? t / hz * 1e6 / n : 0)}' <<<"$out"
@@ -148,6 +166,58 @@ KQ=$(awk '{print $1}' "$T/runs" | median) KU=$(awk '{print $2}' "$T/runs" | medi
 DQ=$(awk '{print $3}' "$T/runs" | median) DU=$(awk '{print $4}' "$T/runs" | median)
 QR=$(awk '{print $3/$1}' "$T/runs" | median) CR=$(awk '{print $4/$2}' "$T/runs" | median)
 KRSS=$(rss_mb "$KNOT") DRSS=$(rss_mb "$DISCO")
+
+# alternate NAME [DNSPERF_ARGS...] -> rounds of Knot and disco, one line
+# "kq ku dq du" each, into $T/NAME; QF as for load.
+alternate() {
+  local name=$1 kq ku dq du
+  shift
+  : >"$T/$name"
+  for r in $(seq "$ROUNDS"); do
+    read -r kq ku < <(load "$KNOT" "$KP" 1 "$@")
+    read -r dq du < <(load "$DISCO" "$DP" 1 "$@")
+    echo "$name round $r: knot qps=$kq us/q=$ku  disco qps=$dq us/q=$du" >&2
+    echo "$kq $ku $dq $du" >>"$T/$name"
+  done
+}
+# col FILE N -> the median of column N; ratio FILE A B -> of column A / B
+col() { awk -v c="$2" '{print $c}' "$1" | median; }
+ratio() { awk -v a="$2" -v b="$3" '{print $a/$b}' "$1" | median; }
+
+# disco's memory under the flood: RSS after the mixed load, and after
+# FLOOD_SECONDS of the flood.
+FRSS0=$(rss_mb "$DISCO")
+read -r fq fu < <(QF=$T/flood.txt SECONDS_=$FLOOD_SECONDS load "$DISCO" "$DP" 1)
+FRSS1=$(rss_mb "$DISCO")
+echo "flood of ${FLOOD_SECONDS}s: qps=$fq us/q=$fu RSS ${FRSS0} -> ${FRSS1} MB" >&2
+echo "flood of random names, alternating..." >&2
+QF=$T/flood.txt alternate flood
+echo "TCP, 8 connections, alternating..." >&2
+alternate tcp -m tcp -c 8
+
+# table_knot -> the rows comparing with Knot
+table_knot() {
+  cat <<ROWS
+| load | Knot QPS | disco QPS | Knot CPU/query | disco CPU/query | disco/Knot CPU per query |
+| --- | --- | --- | --- | --- | --- |
+| mixed (UDP) | $KQ | $DQ | ${KU} us | ${DU} us | $CR |
+| flood of random names (UDP, NXDOMAIN) | $(col "$T/flood" 1) | $(col "$T/flood" 3) | $(col "$T/flood" 2) us | $(col "$T/flood" 4) us | $(ratio "$T/flood" 4 2) |
+| mixed over TCP (8 connections) | $(col "$T/tcp" 1) | $(col "$T/tcp" 3) | $(col "$T/tcp" 2) us | $(col "$T/tcp" 4) us | $(ratio "$T/tcp" 4 2) |
+
+disco RSS before and after ${FLOOD_SECONDS}s of the flood ($fq queries per second, ${FLOOD_NAMES} distinct names): ${FRSS0} MB -> ${FRSS1} MB ($((FRSS1 - FRSS0)) MB)
+ROWS
+}
+
+if [ -n "$SKIP_SCALE" ]; then
+  cat <<TABLE
+
+disco vs Knot DNS $(knotd --version 2>/dev/null | head -1 | awk '{print $NF}'), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(date -u +%Y-%m-%d), load average $(cut -d' ' -f1-3 /proc/loadavg)
+median of $ROUNDS rounds of ${RUN_SECONDS}s, Knot and disco alternating; servers on CPU 0 (Knot: 1 UDP worker, 1 TCP worker), dnsperf on CPU 1 (-q 100); $N services x 3 instances
+
+$(table_knot)
+TABLE
+  exit 0
+fi
 
 # With 100,000 registered instances.
 echo "registering 97,000 more instances..." >&2
@@ -223,6 +293,8 @@ median of $ROUNDS rounds of ${RUN_SECONDS}s (Knot and disco alternating, writes 
 | disco, 100,000 instances, ${WW:-?} registry writes/s | $WQ | ${WU} us | ${wp50} ms | ${wp99} ms | |
 | same write load into a null HTTP server (control) | $NQ | | ${np50} ms | ${np99} ms | |
 | disco unpinned, 2 cores (dnsperf -T 2) | $uq | ${uu} us | | | |
+
+$(table_knot)
 
 QPS with writes / QPS without (100,000 instances): $(awk -v a="$WQ" -v b="$bq" 'BEGIN{printf "%.2f", a/b}')
 QPS with the writes going to disco / with the same writes going to the null server: $WR

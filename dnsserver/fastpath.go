@@ -206,7 +206,7 @@ func (h *Handler) answerUDP(pkt []byte, m *wireMsg, fault msgFault, s *scratch) 
 	c, hit := h.cache.get(key)
 	if !hit || !c.valid(snap, zgen) {
 		h.stats.cacheMisses.Add(1)
-		if out, rcode, ok := h.answerNegative(pkt, m, key, st, s, true); ok {
+		if out, rcode, ok := h.answerNegative(pkt, m, key, st, s.out[:0], &s.name, true); ok {
 			h.stats.count(transportUDP, m.qtype, rcode)
 			return out, rcode
 		}

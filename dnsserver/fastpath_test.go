@@ -289,3 +289,39 @@ func BenchmarkFastPathMiss(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkFastPathMissFound answers queries for names that exist, each
+// missing the answer cache (it holds one answer): what a query costs the
+// first time it is asked, or after its service changed.
+func BenchmarkFastPathMissFound(b *testing.B) {
+	var many []fixtureInstance
+	for k := range 1000 {
+		for j := 1; j <= 3; j++ {
+			many = append(many, fixtureInstance{service: fmt.Sprintf("web-%d", k), id: fmt.Sprintf("web-%d-%d", k, j),
+				addr: fmt.Sprintf("10.%d.%d.%d", k/250, k%250+1, j), port: 8080})
+		}
+	}
+	cfg := testConfig()
+	cfg.CacheSize = 1
+	h := NewHandler(cfg, testRegistry(b, many, nil), nil, nil)
+	pkts := make([][]byte, 2000)
+	for i := range pkts {
+		req := new(dns.Msg)
+		if i%2 == 0 {
+			req.SetQuestion(fmt.Sprintf("web-%d.service.disco.internal.", i/2), dns.TypeA)
+		} else {
+			req.SetQuestion(fmt.Sprintf("_web-%d._tcp.service.disco.internal.", i/2), dns.TypeSRV)
+		}
+		req.SetEdns0(1232, false)
+		pkts[i], _ = req.Pack()
+	}
+	s := newScratch()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if h.serveUDP(pkts[i%len(pkts)], netip.AddrPort{}, s) == nil {
+			b.Fatal("no answer")
+		}
+		i++
+	}
+}

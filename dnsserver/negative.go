@@ -106,23 +106,25 @@ func keepAnswer(rcode, answers int, dep dependency) bool {
 }
 
 // answerNegative answers a fast-path query, when its answer has no
-// records but at most a zone's SOA in the authority section, by writing it
-// into s.out. With cached, it leaves the answers the cache keeps (see
-// keepAnswer) to the caller. ok is false when it leaves the query to the
-// caller: an answer of another shape, a question name with octets that
-// need escapes, an answer over the query's size limit. key is the query's
-// cache key (its name lower-cased, see appendKey).
-func (h *Handler) answerNegative(pkt []byte, m *wireMsg, key []byte, st *zoneState, s *scratch, cached bool) (out []byte, rcode int, ok bool) {
+// records but at most a zone's SOA in the authority section, by appending
+// it to out (which it returns). With cached, it leaves the answers the
+// cache keeps (see keepAnswer) to the caller. ok is false when it leaves
+// the query to the caller: an answer of another shape, a question name
+// with octets that need escapes, an answer over the query's size limit.
+// key is the query's cache key (its name lower-cased, its size limit last,
+// see appendKey); *name is working memory for the name, kept from call to
+// call.
+func (h *Handler) answerNegative(pkt []byte, m *wireMsg, key []byte, st *zoneState, out []byte, name *[]byte, cached bool) (_ []byte, rcode int, ok bool) {
 	qlen := int(m.qnameEnd) - headerLen
-	name, ok := presentation(s.name[:0], key[:qlen])
-	s.name = name
+	text, ok := presentation((*name)[:0], key[:qlen])
+	*name = text
 	if !ok {
-		return nil, 0, false
+		return out, 0, false
 	}
-	// The name lives in s.name until the next query: the answer core
+	// The text lives in *name until the next query: the answer core
 	// keeps nothing of it in a negative answer, which is all that is
 	// used here.
-	canon := unsafe.String(unsafe.SliceData(name), len(name))
+	canon := unsafe.String(unsafe.SliceData(text), len(text))
 	defer func() {
 		if recover() != nil {
 			ok = false // the full path answers SERVFAIL and logs it
@@ -130,26 +132,27 @@ func (h *Handler) answerNegative(pkt []byte, m *wireMsg, key []byte, st *zoneSta
 	}()
 	r := h.cfg.answer(query{name: canon, canon: canon, qtype: m.qtype}, st.snap, st.zs)
 	if len(r.answer) != 0 || len(r.extra) != 0 || len(r.ns) > 1 || r.rcode > 0xf {
-		return nil, 0, false
+		return out, 0, false
 	}
 	if cached && keepAnswer(r.rcode, 0, r.dep) {
-		return nil, 0, false
+		return out, 0, false
 	}
 	var soa *dns.SOA
 	if len(r.ns) == 1 {
 		if soa, ok = r.ns[0].(*dns.SOA); !ok {
-			return nil, 0, false
+			return out, 0, false
 		}
 	}
-	out = s.out[:0]
+	start := len(out)
 	out = append(out, pkt[:m.questionEnd()]...)
-	out[2] = 0x80 | pkt[2]&0x79 // QR; opcode and RD kept
+	msg := out[start:]
+	msg[2] = 0x80 | pkt[2]&0x79 // QR; opcode and RD kept
 	if r.aa {
-		out[2] |= 0x04
+		msg[2] |= 0x04
 	}
-	out[3] = pkt[3]&0x10 | byte(r.rcode) // CD kept
-	clear(out[4:headerLen])
-	out[5] = 1
+	msg[3] = pkt[3]&0x10 | byte(r.rcode) // CD kept
+	clear(msg[4:headerLen])
+	msg[5] = 1
 	if soa != nil {
 		serial := soa.Serial
 		if equalFold(soa.Hdr.Name, h.cfg.Domain) {
@@ -157,42 +160,38 @@ func (h *Handler) answerNegative(pkt []byte, m *wireMsg, key []byte, st *zoneSta
 		} else if z := h.cfg.reverseZoneOf(canon); z != nil && equalFold(soa.Hdr.Name, z.origin) {
 			serial = st.serial
 		}
-		if out, ok = appendSOA(out, key[:qlen], soa, serial); !ok {
-			return nil, 0, false
+		msg[9] = 1
+		if out, ok = appendSOA(out, start, key[:qlen], soa, serial); !ok {
+			return out[:start], 0, false
 		}
-		out[9] = 1
 	}
 	if m.edns() {
-		out[11] = 1
+		out[start+11] = 1
 		out = appendOPT(out, m.do(), r.ede)
 	}
-	limit := minUDPSize
-	if m.edns() {
-		limit = int(min(max(m.ednsSize, minUDPSize), UDPSize))
+	if len(out)-start > int(binary.BigEndian.Uint16(key[len(key)-2:])) {
+		return out[:start], 0, false
 	}
-	if len(out) > limit {
-		return nil, 0, false
-	}
-	s.out = out
 	return out, r.rcode, true
 }
 
-// appendSOA appends soa with serial to out, a message holding a header
-// and one question, whose name lower-cased is qname. The owner is a
+// appendSOA appends soa with serial to out, where a message holding a
+// header and one question, whose name lower-cased is qname, starts at
+// start. The owner is a
 // pointer to the question's suffix when the question is at or under the
 // SOA's zone, and the SOA's names a pointer to the owner when they are
 // under it, as miekg/dns compresses them.
-func appendSOA(out, qname []byte, soa *dns.SOA, serial uint32) ([]byte, bool) {
+func appendSOA(out []byte, start int, qname []byte, soa *dns.SOA, serial uint32) ([]byte, bool) {
 	var buf [maxNameLen]byte
 	owner, ok := appendName(buf[:0], soa.Hdr.Name, true)
 	if !ok {
 		return out, false
 	}
-	ownerAt := headerLen + suffixAt(qname, owner)
+	ownerAt := headerLen + suffixAt(qname, owner) // from the message's start
 	if ownerAt >= headerLen {
 		out = binary.BigEndian.AppendUint16(out, 0xc000|uint16(ownerAt))
 	} else {
-		ownerAt = len(out)
+		ownerAt = len(out) - start
 		out = append(out, owner...)
 	}
 	out = binary.BigEndian.AppendUint16(out, dns.TypeSOA)

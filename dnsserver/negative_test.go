@@ -52,10 +52,18 @@ func negativeQuery(t *testing.T, h *Handler, req *dns.Msg, cached bool) (*dns.Ms
 	}
 	s := newScratch()
 	s.name = append(s.name, "left over from an earlier query"...)
-	out, rcode, ok := h.answerNegative(pkt, &m, key, h.zone.current(), s, cached)
+	prefix := []byte("before")
+	out, rcode, ok := h.answerNegative(pkt, &m, key, h.zone.current(), append(s.out[:0], prefix...), &s.name, cached)
+	if string(out[:len(prefix)]) != string(prefix) {
+		t.Fatalf("%v: what was in the buffer before is gone: %q", req.Question, out)
+	}
 	if !ok {
+		if len(out) != len(prefix) {
+			t.Fatalf("%v: declined, but left %x in the buffer", req.Question, out[len(prefix):])
+		}
 		return nil, false
 	}
+	out = out[len(prefix):]
 	resp := new(dns.Msg)
 	if err := resp.Unpack(out); err != nil {
 		t.Fatalf("%v: answer %x does not parse: %v", req.Question, out, err)
