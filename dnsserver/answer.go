@@ -266,7 +266,8 @@ func (c *Config) service(q query, n name, snap *registry.Snapshot, r *response) 
 	ttl := c.ttlOf(svc, r)
 	switch q.qtype {
 	case dns.TypeA, dns.TypeAAAA:
-		var seen []netip.Addr
+		var buf [16]netip.Addr
+		seen := buf[:0]
 		for _, in := range sel.Instances {
 			if addrType(in.Address) != q.qtype || slices.Contains(seen, in.Address) {
 				continue
@@ -304,8 +305,9 @@ func (c *Config) srv(owner string, instances []*registry.Instance, ttl uint32, r
 		addr netip.Addr
 		port uint16
 	}
-	var seen []endpoint
-	var targets []netip.Addr
+	var seenBuf [16]endpoint
+	var targetBuf [16]netip.Addr
+	seen, targets := seenBuf[:0], targetBuf[:0]
 	for _, in := range instances {
 		e := endpoint{in.Address, in.Port}
 		if slices.Contains(seen, e) {

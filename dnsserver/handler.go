@@ -437,7 +437,13 @@ func ednsOf(req *dns.Msg) (*dns.OPT, bool) {
 // first and silently; TC is set only when answer or authority records had
 // to go (RFC 2181 section 9).
 func fit(m *dns.Msg, size int) {
-	if m.Len() <= size {
+	// The length without compression, an upper bound, needs no
+	// compression map: most answers fit by it.
+	compress := m.Compress
+	m.Compress = false
+	n := m.Len()
+	m.Compress = compress
+	if n <= size || compress && m.Len() <= size {
 		return
 	}
 	answers, authority := len(m.Answer), len(m.Ns)

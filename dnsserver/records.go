@@ -38,7 +38,23 @@ func addrType(a netip.Addr) uint16 {
 
 // targetName is the SRV target of an instance: <hex>.addr.D.
 func (c *Config) targetName(a netip.Addr) string {
-	return addrLabelOf(a) + "." + addrLabel + "." + c.Domain
+	const digits = "0123456789abcdef"
+	raw := a.As16()
+	v := raw[:]
+	if a.Is4() {
+		v = v[12:]
+	}
+	var b strings.Builder // one allocation
+	b.Grow(2*len(v) + len(addrLabel) + 2 + len(c.Domain))
+	for _, x := range v {
+		b.WriteByte(digits[x>>4])
+		b.WriteByte(digits[x&0xf])
+	}
+	b.WriteByte('.')
+	b.WriteString(addrLabel)
+	b.WriteByte('.')
+	b.WriteString(c.Domain)
+	return b.String()
 }
 
 func srvRecord(owner string, in *registry.Instance, target string, ttl uint32) dns.RR {
