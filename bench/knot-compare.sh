@@ -182,7 +182,7 @@ alternate() {
 }
 # col FILE N -> the median of column N; ratio FILE A B -> of column A / B
 col() { awk -v c="$2" '{print $c}' "$1" | median; }
-ratio() { awk -v a="$2" -v b="$3" '{print $a/$b}' "$1" | median; }
+ratio() { awk -v a="$2" -v b="$3" '{print $a/$b}' "$1" | median | awk '{printf "%.2f", $1}'; }
 
 # disco's memory under the flood: RSS after the mixed load, and after
 # FLOOD_SECONDS of the flood.
@@ -200,7 +200,7 @@ table_knot() {
   cat <<ROWS
 | load | Knot QPS | disco QPS | Knot CPU/query | disco CPU/query | disco/Knot CPU per query |
 | --- | --- | --- | --- | --- | --- |
-| mixed (UDP) | $KQ | $DQ | ${KU} us | ${DU} us | $CR |
+| mixed (UDP) | $KQ | $DQ | ${KU} us | ${DU} us | $(printf "%.2f" "$CR") |
 | flood of random names (UDP, NXDOMAIN) | $(col "$T/flood" 1) | $(col "$T/flood" 3) | $(col "$T/flood" 2) us | $(col "$T/flood" 4) us | $(ratio "$T/flood" 4 2) |
 | mixed over TCP (8 connections) | $(col "$T/tcp" 1) | $(col "$T/tcp" 3) | $(col "$T/tcp" 2) us | $(col "$T/tcp" 4) us | $(ratio "$T/tcp" 4 2) |
 

@@ -114,7 +114,8 @@ func keepAnswer(rcode, answers int, dep dependency) bool {
 // key is the query's cache key (its name lower-cased, its size limit last,
 // see appendKey); *name is working memory for the name, kept from call to
 // call.
-func (h *Handler) answerNegative(pkt []byte, m *wireMsg, key []byte, st *zoneState, out []byte, name *[]byte, cached bool) (_ []byte, rcode int, ok bool) {
+func (h *Handler) answerNegative(pkt []byte, m *wireMsg, key []byte, st *zoneState, out []byte, name *[]byte, cached bool) (res []byte, rcode int, ok bool) {
+	base := len(out)
 	qlen := int(m.qnameEnd) - headerLen
 	text, ok := presentation((*name)[:0], key[:qlen])
 	*name = text
@@ -127,7 +128,7 @@ func (h *Handler) answerNegative(pkt []byte, m *wireMsg, key []byte, st *zoneSta
 	canon := unsafe.String(unsafe.SliceData(text), len(text))
 	defer func() {
 		if recover() != nil {
-			ok = false // the full path answers SERVFAIL and logs it
+			res, rcode, ok = out[:base], 0, false // the full path answers SERVFAIL and logs it
 		}
 	}()
 	r := h.cfg.answer(query{name: canon, canon: canon, qtype: m.qtype}, st.snap, st.zs)
