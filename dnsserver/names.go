@@ -179,13 +179,3 @@ func parseAddrLabel(s string) (netip.Addr, bool) {
 	}
 	return netip.Addr{}, false
 }
-
-// addrLabel encodes an address as its addr label.
-func addrLabelOf(a netip.Addr) string {
-	if a.Is4() {
-		b := a.As4()
-		return hex.EncodeToString(b[:])
-	}
-	b := a.As16()
-	return hex.EncodeToString(b[:])
-}

@@ -36,7 +36,9 @@ func addrType(a netip.Addr) uint16 {
 	return dns.TypeAAAA
 }
 
-// targetName is the SRV target of an instance: <hex>.addr.D.
+// targetName is the SRV target of an instance: <hex>.addr.D, where <hex>
+// is the address in hex: 8 digits for IPv4, 32 for IPv6 (see
+// parseAddrLabel).
 func (c *Config) targetName(a netip.Addr) string {
 	const digits = "0123456789abcdef"
 	raw := a.As16()
