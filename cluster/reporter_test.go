@@ -34,13 +34,13 @@ func TestReporter(t *testing.T) {
 		}
 		wctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { st.Watch(wctx, reg); close(done) }()
+		go func() { st.Watch(wctx, reg, nil); close(done) }()
 		t.Cleanup(func() { cancel(); <-done })
 		return reg, st
 	}
 	regA, stA := node("a")
 	regB, _ := node("b")
-	rep := NewReporter(regA, stA, slog.New(slog.DiscardHandler))
+	rep := newReporter(regA, stA, slog.New(slog.DiscardHandler))
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- rep.Run(rctx) }()
@@ -99,16 +99,20 @@ func TestReporter(t *testing.T) {
 	}
 }
 
-// memHealth is an in-memory HealthStore (the etcd one is tested above).
+// memHealth is an in-memory healthStore (the etcd one is tested above).
 type memHealth struct {
 	mu      sync.Mutex
 	written []string
 }
 
-func (m *memHealth) PutHealth(_ context.Context, k registry.Key, rev uint64, h registry.Health) error {
+func (m *memHealth) PutHealth(_ context.Context, k registry.Key, rev uint64, h registry.Health, heartbeat int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.written = append(m.written, fmt.Sprintf("%s@%d %s", k, rev, h.Status))
+	w := fmt.Sprintf("%s@%d %s", k, rev, h.Status)
+	if heartbeat != 0 {
+		w += fmt.Sprintf(" answers %d", heartbeat)
+	}
+	m.written = append(m.written, w)
 	return nil
 }
 
@@ -134,7 +138,7 @@ func TestReassert(t *testing.T) {
 			t.Fatal(err)
 		}
 		store := &memHealth{}
-		rep := NewReporter(reg, store, nil)
+		rep := newReporter(reg, store, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- rep.Run(ctx) }()
