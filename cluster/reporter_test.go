@@ -162,3 +162,40 @@ func TestReassert(t *testing.T) {
 		<-done
 	})
 }
+
+// TestAnswer: the answer to a heartbeat is this server's view of the
+// instance, written even when nothing changed, naming the latest
+// heartbeat it answers; a result reported meanwhile keeps that name.
+func TestAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := registry.New(registry.Config{})
+		in, err := registry.NewInstance("web", "a1", registry.Registration{Address: "10.0.0.1", Port: 80,
+			Checks: []registry.Check{{Type: registry.CheckTTL, TTL: registry.Duration(time.Minute)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err = reg.Register(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store := &memHealth{}
+		rep := newReporter(reg, store, nil)
+		rev := in.Revision
+		rep.Answer(in.Key(), 7) // nothing changed: the registry's critical
+		rep.Answer(in.Key(), 5) // older
+		rep.SetHealth(in.Key(), rev, registry.Health{Status: registry.StatusPassing, Output: "heartbeat received"})
+		rep.Answer(registry.Key{Service: "web", ID: "nope"}, 8)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- rep.Run(ctx) }()
+		synctest.Wait()
+		rep.Answer(in.Key(), 9)
+		synctest.Wait()
+		want := fmt.Sprintf("[web/a1@%d passing answers 7 web/a1@%d passing answers 9]", rev, rev)
+		if got := fmt.Sprint(store.get()); got != want {
+			t.Errorf("written %s, want %s", got, want)
+		}
+		cancel()
+		<-done
+	})
+}
