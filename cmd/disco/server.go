@@ -236,7 +236,7 @@ func newNode(cfg serveConfig, be *backend, reg *registry.Registry, dnsAddr, admi
 func apiReloadZones(ctx context.Context, reload func(context.Context) (zones.Report, error)) (zones.Report, error) {
 	rep, err := reload(ctx)
 	if ze := (*zones.Error)(nil); errors.As(err, &ze) {
-		err = fmt.Errorf("%w: %w", admin.ErrUnprocessable, err)
+		err = admin.Unprocessable(err)
 	}
 	return rep, err
 }

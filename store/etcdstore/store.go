@@ -423,7 +423,7 @@ func (s *Store) PutHeartbeat(ctx context.Context, k registry.Key) (int64, error)
 		return 0, fmt.Errorf("heartbeat %s: %w: %w", k, registry.ErrUnavailable, s.unavailable("record the heartbeat", err))
 	}
 	if !resp.Succeeded {
-		return 0, fmt.Errorf("heartbeat %s: %w: instance %q of service %q is not registered", k, registry.ErrNotFound, k.ID, k.Service)
+		return 0, registry.NotFound("instance %q of service %q is not registered", k.ID, k.Service).In("heartbeat " + k.String())
 	}
 	return resp.Header.Revision, nil
 }
