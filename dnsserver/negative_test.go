@@ -50,10 +50,9 @@ func negativeQuery(t *testing.T, h *Handler, req *dns.Msg, cached bool) (*dns.Ms
 	if !ok {
 		t.Fatalf("query %v has no cache key", req.Question)
 	}
-	s := newScratch()
-	s.name = append(s.name, "left over from an earlier query"...)
+	name := []byte("left over from an earlier query")
 	prefix := []byte("before")
-	out, rcode, ok := h.answerNegative(pkt, &m, key, h.zone.current(), append(s.out[:0], prefix...), &s.name, cached)
+	out, rcode, ok := h.answerNegative(pkt, &m, key, h.zone.current(), append(make([]byte, 0, 600), prefix...), &name, cached)
 	if string(out[:len(prefix)]) != string(prefix) {
 		t.Fatalf("%v: what was in the buffer before is gone: %q", req.Question, out)
 	}
