@@ -24,8 +24,8 @@ import (
 // presentation appends to dst the presentation form of the wire-format
 // name wire (uncompressed, ending in the root label) and reports whether
 // it could do so without escapes: it declines names with octets that
-// miekg/dns escapes (dots, spaces, quotes, parentheses, semicolons, '@',
-// backslashes, and octets outside printable ASCII).
+// miekg/dns escapes (dots, spaces, quotes and apostrophes, parentheses,
+// semicolons, '@', backslashes, and octets outside printable ASCII).
 func presentation(dst, wire []byte) ([]byte, bool) {
 	if len(wire) == 1 {
 		return append(dst, '.'), true
@@ -42,7 +42,7 @@ func presentation(dst, wire []byte) ([]byte, bool) {
 			switch {
 			case c <= ' ' || c > '~':
 				return dst, false
-			case c == '.' || c == '(' || c == ')' || c == ';' || c == '@' || c == '"' || c == '\\':
+			case c == '.' || c == '\'' || c == '(' || c == ')' || c == ';' || c == '@' || c == '"' || c == '\\':
 				return dst, false
 			}
 		}

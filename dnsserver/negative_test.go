@@ -141,6 +141,7 @@ func TestNegativeMatchesFullPath(t *testing.T) {
 		{"6.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", dns.TypePTR, both},
 		{`a\.b.service.disco.internal.`, dns.TypeA, escaped},
 		{`a\032b.service.disco.internal.`, dns.TypeA, escaped},
+		{`a'b.service.disco.internal.`, dns.TypeA, escaped},
 	}
 	setups := []struct {
 		name  string
@@ -264,4 +265,65 @@ func TestAppendNameRefuses(t *testing.T) {
 			t.Errorf("%q: written as %x, read back as %q (%v)", name, out, back, err)
 		}
 	}
+}
+
+// FuzzNegative checks, for any question, that an answer written without a
+// dns.Msg has the full path's content.
+func FuzzNegative(f *testing.F) {
+	cfg := testConfig()
+	cfg.ReverseZones = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	h := NewHandler(cfg, testRegistry(f, fixture, fixtureSettings), staticZones{parseZones(f, exampleZone, domainZone)}, nil)
+	for _, name := range []string{"nope.service.disco.internal.", "_x._tcp.service.disco.internal.", "empty.service.disco.internal.",
+		"v9.web.service.disco.internal.", "0a0000ff.addr.disco.internal.", "x.y.instance.disco.internal.", "docs.disco.internal.",
+		"nope.example.com.", "x.wild.example.com.", "x.sub.example.com.", "99.0.0.10.in-addr.arpa.", "other.org.", "."} {
+		f.Add(name, dns.TypeA, true, false)
+	}
+	f.Fuzz(func(t *testing.T, name string, qtype uint16, edns, do bool) {
+		if _, ok := dns.IsDomainName(name); !ok {
+			return
+		}
+		req := new(dns.Msg)
+		req.SetQuestion(dns.Fqdn(name), qtype)
+		if edns {
+			req.SetEdns0(1232, do)
+		}
+		pkt, err := req.Pack()
+		if err != nil {
+			return
+		}
+		m, fault := readMessage(pkt)
+		if fault != msgOK {
+			return
+		}
+		key, ok := appendKey(pkt, &m, nil)
+		if !ok {
+			return
+		}
+		var buf []byte
+		out, _, ok := h.answerNegative(pkt, &m, key, h.zone.current(), nil, &buf, false)
+		if !ok {
+			return
+		}
+		got := new(dns.Msg)
+		if err := got.Unpack(out); err != nil {
+			t.Fatalf("answer %x does not parse: %v", out, err)
+		}
+		// The full path as the server takes it: from the query's wire form
+		// (which reads escapes such as \0 as plain octets).
+		sent := new(dns.Msg)
+		if err := sent.Unpack(pkt); err != nil {
+			return
+		}
+		wire, err := h.Respond(sent, true).Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := new(dns.Msg)
+		if err := want.Unpack(wire); err != nil {
+			t.Fatal(err)
+		}
+		if g, w := strings.ToLower(sections(got)), strings.ToLower(sections(want)); g != w {
+			t.Fatalf("written:\n%s\nfull path:\n%s", g, w)
+		}
+	})
 }
