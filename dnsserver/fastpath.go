@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -261,16 +262,19 @@ func (h *Handler) build(key []byte, m *wireMsg, st *zoneState, zgen uint64) *cac
 		addr: dep.addr, hasAddr: dep.hasAddr}
 	stamped := hasZoneSOA(resp, h.cfg.Domain)
 	start := rand.IntN(maxVariants * 10)
+	buf := h.packBufs.Get().(*[]byte)
+	defer h.packBufs.Put(buf)
 	for i := range max(n, 1) {
 		v := *resp
 		v.Extra = append([]dns.RR(nil), resp.Extra...)
 		v.Answer = rotateRRsets(answers, start+i)
 		fit(&v, limit)
-		wire, err := v.Pack()
+		packed, err := v.PackBuffer(*buf)
 		if err != nil {
 			h.log.Error("pack answer", "qname", name, "err", err)
 			return nil
 		}
+		wire := bytes.Clone(packed) // kept at its size, not Pack's estimate
 		c.variants = append(c.variants, wire)
 		c.truncated = c.truncated || v.Truncated
 		if stamped {

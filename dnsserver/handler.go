@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -129,10 +130,13 @@ type Handler struct {
 	log   *slog.Logger
 	qlog  *slog.Logger // nil: no query log
 	cache *answerCache
-	stats stats
-	upd   *updates // nil: UPDATE is refused
-	zone  *zoneTracker
-	xfr   *transfers
+	// packBufs holds *[]byte of dns.MaxMsgSize octets that answers are
+	// packed in before the cache keeps a copy of their exact size.
+	packBufs sync.Pool
+	stats    stats
+	upd      *updates // nil: UPDATE is refused
+	zone     *zoneTracker
+	xfr      *transfers
 	// waiting, set by the Server, reports whether a UDP query waits to be
 	// read; stepping counts the transfers waiting for the UDP readers to
 	// drain their sockets, and drained wakes one (see
@@ -172,6 +176,10 @@ func NewHandler(cfg Config, src Source, zs ZoneSource, log *slog.Logger) *Handle
 	cfg.negSOA = cfg.soa(cfg.Domain, min(cfg.TTL, cfg.NegativeTTL))
 	h := &Handler{cfg: cfg, src: src, zones: zs, log: log, qlog: cfg.QueryLog, cache: newAnswerCache(cfg.CacheSize),
 		drained: make(chan struct{}, 1)}
+	h.packBufs.New = func() any {
+		b := make([]byte, dns.MaxMsgSize)
+		return &b
+	}
 	h.zone = newZoneTracker(&h.cfg, src, zs, log)
 	h.xfr = newTransfers(cfg.Transfer)
 	return h
