@@ -54,7 +54,7 @@ func FuzzHandler(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		// The scratch the server's batched loop gives each datagram.
-		s := &scratch{key: make([]byte, 0, 300), out: make([]byte, 0, udpSlotBytes)}
+		s := newScratch()
 		out := h.serveUDP(pkt, netip.AddrPort{}, s)
 		m, fault := readMessage(pkt)
 		silent := fault == msgNoHeader || fault == msgNoQuestion || m.response()
