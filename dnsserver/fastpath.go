@@ -273,7 +273,7 @@ func (h *Handler) slowPath(q *Query, m *wireMsg) Reply {
 	}
 	if err != nil {
 		h.log.Debug("unpack query", "err", err)
-		return Reply{Wire: formErr(pkt, m, msgMalformed, q.Out[:0]), Rcode: dns.RcodeFormatError, Close: true}
+		return Reply{Wire: formErr(pkt, m, msgMalformed, q.Out[:0]), Rcode: dns.RcodeFormatError}
 	}
 	tcp := q.Transport == TransportTCP
 	if tcp && isTransfer(req) {

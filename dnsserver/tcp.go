@@ -15,9 +15,9 @@ import (
 // DNS over TCP (RFC 7766) takes the path UDP takes: each message is read
 // with the length prefix, handed to the Answerer's AnswerWire, and its
 // answer queued for the connection. One goroutine reads each connection
-// and answers what it can at once; it writes the answers queued whenever
-// it has read everything the client sent (so a client that pipelines gets
-// its answers in few writes), and requests that wait or stream (UPDATE,
+// and answers what it can at once; it writes the answers queued before it
+// would wait for the client (so a client that pipelines gets its answers
+// in few writes), and requests that wait or stream (UPDATE,
 // zone transfers) go to goroutines of their own, at most tcpInFlight per
 // connection, whose answers may overtake or follow the others': clients
 // match answers by ID (RFC 7766 section 7). Writes to a connection are
@@ -206,12 +206,23 @@ func (c *tcpSession) serve(ctx context.Context) {
 		if r.Close {
 			return
 		}
-		if c.br.Buffered() == 0 || len(c.out) >= tcpWriteBatch {
+		if !c.buffered() || len(c.out) >= tcpWriteBatch {
 			if c.flush() != nil {
 				return
 			}
 		}
 	}
+}
+
+// buffered reports whether the next message has been read whole into
+// the buffer, so that reading it will not wait for the client.
+func (c *tcpSession) buffered() bool {
+	n := c.br.Buffered()
+	if n < 2 {
+		return false
+	}
+	prefix, _ := c.br.Peek(2)
+	return n >= 2+int(binary.BigEndian.Uint16(prefix))
 }
 
 // read returns the next message, valid until the next read. The deadline
@@ -299,16 +310,17 @@ func (c *tcpSession) flush() error {
 	if len(c.out) == 0 {
 		return nil
 	}
-	err := c.write(time.Time{}, c.out)
+	err := c.write(time.Time{}, c.out, nil)
 	c.out = c.out[:0]
 	return err
 }
 
-// write writes bufs, whole messages with their length prefixes, by
-// deadline (zero: TCPWriteTimeout from now). After a failed write the
-// connection's framing is lost: nothing more is written, and the reader
-// is woken to close it.
-func (c *tcpSession) write(deadline time.Time, bufs ...[]byte) error {
+// write writes b, whole messages with their length prefixes, then more
+// (another part of the last message; may be nil), by deadline (zero:
+// TCPWriteTimeout from now). After a failed write the connection's
+// framing is lost: nothing more is written, and the reader is woken to
+// close it.
+func (c *tcpSession) write(deadline time.Time, b, more []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.werr != nil {
@@ -319,10 +331,10 @@ func (c *tcpSession) write(deadline time.Time, bufs ...[]byte) error {
 	}
 	err := c.conn.SetWriteDeadline(deadline)
 	if err == nil {
-		if len(bufs) == 1 {
-			_, err = c.conn.Write(bufs[0])
+		if more == nil {
+			_, err = c.conn.Write(b)
 		} else {
-			nb := net.Buffers(bufs)
+			nb := net.Buffers{b, more}
 			_, err = nb.WriteTo(c.conn)
 		}
 	}

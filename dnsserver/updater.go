@@ -66,7 +66,7 @@ func (h *Handler) updateLater(q *Query, m *wireMsg) Reply {
 	pkt := q.Wire
 	req := new(dns.Msg)
 	if err := req.Unpack(pkt); err != nil {
-		return Reply{Wire: formErr(pkt, m, msgMalformed, q.Out[:0]), Rcode: dns.RcodeFormatError, Close: true}
+		return Reply{Wire: formErr(pkt, m, msgMalformed, q.Out[:0]), Rcode: dns.RcodeFormatError}
 	}
 	tcp := q.Transport == TransportTCP
 	if h.upd == nil {
