@@ -141,6 +141,7 @@ type tcpSession struct {
 	t    *tcpServer
 	conn net.Conn
 	br   *bufio.Reader
+	w    streamWriter
 	q    *Query
 	long []byte // a message longer than the read buffer
 	// out holds the answers queued by the reader, with their length
@@ -156,7 +157,8 @@ type tcpSession struct {
 }
 
 func newTCPSession(t *tcpServer, nc net.Conn) *tcpSession {
-	c := &tcpSession{t: t, conn: nc, br: bufio.NewReaderSize(nc, tcpReadBuffer), q: newQuery(TransportTCP, 1024),
+	r, w := newStream(nc)
+	c := &tcpSession{t: t, conn: nc, br: bufio.NewReaderSize(r, tcpReadBuffer), w: w, q: newQuery(TransportTCP, 1024),
 		inFlight: make(chan struct{}, tcpInFlight)}
 	c.q.Remote = addrPortOf(nc.RemoteAddr())
 	return c
@@ -331,12 +333,7 @@ func (c *tcpSession) write(deadline time.Time, b, more []byte) error {
 	}
 	err := c.conn.SetWriteDeadline(deadline)
 	if err == nil {
-		if more == nil {
-			_, err = c.conn.Write(b)
-		} else {
-			nb := net.Buffers{b, more}
-			_, err = nb.WriteTo(c.conn)
-		}
+		err = c.w.write(b, more)
 	}
 	if err != nil {
 		c.werr = err
@@ -364,4 +361,23 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 		return a.AddrPort()
 	}
 	return netip.AddrPort{}
+}
+
+// streamWriter writes whole buffers to a connection.
+type streamWriter interface {
+	// write writes all of b, then all of more.
+	write(b, more []byte) error
+}
+
+// netWriter writes through net.Conn.
+type netWriter struct{ c net.Conn }
+
+func (w netWriter) write(b, more []byte) error {
+	if more == nil {
+		_, err := w.c.Write(b)
+		return err
+	}
+	nb := net.Buffers{b, more}
+	_, err := nb.WriteTo(w.c)
+	return err
 }
