@@ -31,8 +31,10 @@ type ServerConfig struct {
 	// MaxTCPConns caps concurrent TCP connections; more are closed at once.
 	// Default 1000.
 	MaxTCPConns int
-	// MaxTCPQueries caps queries per TCP connection; default 1000, and a
-	// negative value means no cap.
+	// MaxTCPQueries, when positive, closes a TCP connection after that
+	// many queries; by default there is no cap, as in Knot DNS, BIND and
+	// Unbound: a client that pipelines loses the queries it has in flight
+	// when the server closes.
 	MaxTCPQueries int
 	// UDPSockets is the number of UDP sockets bound to the address with
 	// SO_REUSEPORT, each read by one goroutine; default GOMAXPROCS.
@@ -60,9 +62,6 @@ func (c *ServerConfig) setDefaults() {
 	}
 	if c.MaxTCPConns == 0 {
 		c.MaxTCPConns = 1000
-	}
-	if c.MaxTCPQueries == 0 {
-		c.MaxTCPQueries = 1000
 	}
 	if c.UDPSockets <= 0 {
 		c.UDPSockets = runtime.GOMAXPROCS(0)

@@ -18,7 +18,7 @@ import (
 // server's.
 func BenchmarkServerTCP(b *testing.B) {
 	h := NewHandler(testConfig(), testRegistry(b, fixture, nil), nil, nil)
-	addr := startServer(b, ServerConfig{UDPSockets: 1, MaxTCPQueries: -1}, h)
+	addr := startServer(b, ServerConfig{UDPSockets: 1}, h)
 	for _, tc := range []struct {
 		name  string
 		qname string

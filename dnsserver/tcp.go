@@ -166,7 +166,7 @@ func newTCPSession(t *tcpServer, nc net.Conn) *tcpSession {
 
 // serve reads and answers the connection's messages until the client
 // closes it, it stays idle or stalls past its timeouts, it sent its
-// MaxTCPQueries queries, or a malformed message; then it sends what it
+// MaxTCPQueries queries (if capped), or a malformed message; then it sends what it
 // owes and closes the connection.
 func (c *tcpSession) serve(ctx context.Context) {
 	defer func() {
@@ -177,7 +177,7 @@ func (c *tcpSession) serve(ctx context.Context) {
 	}()
 	s := c.t.s
 	q := c.q
-	for n := 0; s.cfg.MaxTCPQueries < 0 || n < s.cfg.MaxTCPQueries; n++ {
+	for n := 0; s.cfg.MaxTCPQueries <= 0 || n < s.cfg.MaxTCPQueries; n++ {
 		wire, err := c.read(ctx, n == 0)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF) {

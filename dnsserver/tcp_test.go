@@ -216,7 +216,7 @@ func TestTCPDribble(t *testing.T) {
 func TestTCPSlowReader(t *testing.T) {
 	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil, nil)
 	addr := startServer(t, ServerConfig{UDPSockets: 1, TCPWriteTimeout: 200 * time.Millisecond, TCPReadTimeout: time.Hour,
-		TCPIdleTimeout: time.Hour, MaxTCPQueries: -1}, h)
+		TCPIdleTimeout: time.Hour}, h)
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
