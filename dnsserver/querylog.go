@@ -35,14 +35,6 @@ func (h *Handler) logQuery(e *QueryEvent) {
 	)
 }
 
-// qnameOf returns the question name of m, or "".
-func qnameOf(m *dns.Msg) string {
-	if len(m.Question) == 0 {
-		return ""
-	}
-	return m.Question[0].Name
-}
-
 func typeString(t uint16) string {
 	if t == 0 {
 		return ""
