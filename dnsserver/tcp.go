@@ -166,8 +166,8 @@ func newTCPSession(t *tcpServer, nc net.Conn) *tcpSession {
 
 // serve reads and answers the connection's messages until the client
 // closes it, it stays idle or stalls past its timeouts, it sent its
-// MaxTCPQueries queries (if capped), or a malformed message; then it sends what it
-// owes and closes the connection.
+// MaxTCPQueries queries (if capped), or a malformed message; then it
+// sends what it owes and closes the connection.
 func (c *tcpSession) serve(ctx context.Context) {
 	defer func() {
 		_ = c.flush()
@@ -195,18 +195,18 @@ func (c *tcpSession) serve(ctx context.Context) {
 			if !c.serveLater(ctx, r.Later) {
 				return
 			}
-			continue
-		}
-		if r.Wire != nil {
-			c.out = binary.BigEndian.AppendUint16(c.out, uint16(len(r.Wire)))
-			c.out = append(c.out, r.Wire...)
-			if cap(r.Wire) > cap(q.Out) {
-				q.Out = r.Wire[:0] // a larger buffer was needed: keep it
+		} else {
+			if r.Wire != nil {
+				c.out = binary.BigEndian.AppendUint16(c.out, uint16(len(r.Wire)))
+				c.out = append(c.out, r.Wire...)
+				if cap(r.Wire) > cap(q.Out) {
+					q.Out = r.Wire[:0] // a larger buffer was needed: keep it
+				}
 			}
-		}
-		s.hooks.query(QueryEvent{Transport: TransportTCP, Remote: q.Remote, Wire: wire, Reply: r, Duration: time.Since(start)})
-		if r.Close {
-			return
+			s.hooks.query(QueryEvent{Transport: TransportTCP, Remote: q.Remote, Wire: wire, Reply: r, Duration: time.Since(start)})
+			if r.Close {
+				return
+			}
 		}
 		if !c.buffered() || len(c.out) >= tcpWriteBatch {
 			if c.flush() != nil {

@@ -109,6 +109,30 @@ func TestTCPPipelining(t *testing.T) {
 	}
 }
 
+// TestTCPLastServedLater sends a query and then, last in the same write,
+// a request served on its own goroutine (a zone transfer): the query's
+// answer is sent before the server waits for more, and the transfer's
+// follows.
+func TestTCPLastServedLater(t *testing.T) {
+	h := NewHandler(testConfig(), testRegistry(t, fixture, nil), nil, nil)
+	addr := startServer(t, ServerConfig{UDPSockets: 1, TCPReadTimeout: time.Hour, TCPIdleTimeout: time.Hour}, h)
+	c := dialTCP(t, addr)
+	if _, err := c.Write(frame(pack(t, 1, goodName, dns.TypeA, nil), pack(t, 2, "disco.internal.", dns.TypeAXFR, nil))); err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint16]int{}
+	for range 2 {
+		m := new(dns.Msg)
+		if err := m.Unpack(c.recv()); err != nil {
+			t.Fatal(err)
+		}
+		got[m.Id] = m.Rcode
+	}
+	if got[1] != dns.RcodeSuccess || got[2] != dns.RcodeRefused {
+		t.Fatalf("rcodes by ID %v, want 1: NOERROR, 2: REFUSED", got)
+	}
+}
+
 // TestTCPFraming checks the reading of length-prefixed messages: a
 // prefix split across writes, a message longer than the read buffer, and
 // messages that end the connection without an answer.
