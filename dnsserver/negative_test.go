@@ -46,7 +46,7 @@ func negativeQuery(t *testing.T, h *Handler, req *dns.Msg, cached bool) (*dns.Ms
 	if fault != msgOK {
 		t.Fatalf("query %v: %v", req.Question, fault)
 	}
-	key, ok := appendKey(pkt, &m, nil)
+	key, ok := appendKey(pkt, &m, nil, false)
 	if !ok {
 		t.Fatalf("query %v has no cache key", req.Question)
 	}
@@ -295,7 +295,7 @@ func FuzzNegative(f *testing.F) {
 		if fault != msgOK {
 			return
 		}
-		key, ok := appendKey(pkt, &m, nil)
+		key, ok := appendKey(pkt, &m, nil, false)
 		if !ok {
 			return
 		}
