@@ -191,22 +191,3 @@ func waitResolver(t *testing.T, p *proc, server string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-// values returns the answer records' data, sorted.
-func values(m *dns.Msg) []string {
-	var out []string
-	for _, rr := range m.Answer {
-		switch v := rr.(type) {
-		case *dns.A:
-			out = append(out, v.A.String())
-		case *dns.AAAA:
-			out = append(out, v.AAAA.String())
-		case *dns.SRV:
-			out = append(out, fmt.Sprintf("%d %d %d %s", v.Priority, v.Weight, v.Port, v.Target))
-		default:
-			out = append(out, rr.String())
-		}
-	}
-	slices.Sort(out)
-	return out
-}
