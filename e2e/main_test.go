@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,10 +24,14 @@ import (
 	"github.com/miekg/dns"
 )
 
-// discoBin is the disco binary built once for all tests. It is built with
-// the race detector when the tests run with it (go test -race), so that
-// the server's own goroutines are checked as an in-process test would be.
+// discoBin is the disco binary built once for all tests.
 var discoBin string
+
+// serverBin is the binary startDisco runs: discoBin, or when the tests run
+// with the race detector (go test -race) the same program built with it,
+// so that the server's goroutines are checked as they serve the tests. The
+// client commands run discoBin, which starts much faster.
+var serverBin string
 
 // raceEnabled is set when the tests run with the race detector.
 var raceEnabled bool
@@ -42,17 +47,28 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	discoBin = filepath.Join(dir, "disco")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	// go test puts $GOROOT/bin first in PATH.
-	args := []string{"build", "-o", discoBin}
+	discoBin, serverBin = filepath.Join(dir, "disco"), filepath.Join(dir, "disco")
+	builds := [][]string{{"-o", discoBin}}
 	if raceEnabled {
-		args = append(args, "-race")
+		serverBin = filepath.Join(dir, "disco-race")
+		builds = append(builds, []string{"-race", "-o", serverBin})
 	}
-	build := exec.CommandContext(ctx, "go", append(args, "disco/cmd/disco")...)
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go build disco: %v\n%s", err, out)
+	errs := make([]error, len(builds))
+	var wg sync.WaitGroup
+	for i, flags := range builds {
+		wg.Go(func() {
+			// go test puts $GOROOT/bin first in PATH.
+			args := append(append([]string{"build"}, flags...), "disco/cmd/disco")
+			if out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	return m.Run()
@@ -266,7 +282,7 @@ func startDiscoEnv(t *testing.T, env []string, args ...string) *disco {
 	if !slices.Contains(args, "--data-dir") {
 		all = append(all, "--data-dir", t.TempDir())
 	}
-	p := startProcEnv(t, env, discoBin, append(all, args...)...)
+	p := startProcEnv(t, env, serverBin, append(all, args...)...)
 	line := p.waitLine(t, `"disco started"`, func(l string) bool { return strings.Contains(l, `"disco started"`) })
 	var started struct{ DNS, Admin string }
 	if err := json.Unmarshal([]byte(line), &started); err != nil || started.DNS == "" || started.Admin == "" {
