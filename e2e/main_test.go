@@ -266,23 +266,38 @@ type disco struct {
 	admin   string // http://host:port
 }
 
-// startDisco runs "disco serve" on free loopback ports with a fresh data
-// directory (unless args give --data-dir), the admin token and JSON logs,
-// plus args, and waits until it is up.
+// startDisco runs "disco serve" (serverBin) on free loopback ports with a
+// fresh data directory (unless args give --data-dir), the admin token and
+// JSON logs, plus args, and waits until it is up.
 func startDisco(t *testing.T, args ...string) *disco {
 	t.Helper()
-	return startDiscoEnv(t, nil, args...)
+	return launchDisco(t, serverBin, nil, args...)
 }
 
 // startDiscoEnv is startDisco with env added to the server's environment.
 func startDiscoEnv(t *testing.T, env []string, args ...string) *disco {
+	t.Helper()
+	return launchDisco(t, serverBin, env, args...)
+}
+
+// startDiscoPlain is startDisco on discoBin, built without the race
+// detector, for a test that loads the server to its limits: the detector
+// slows the server several times over, which such a test takes for a
+// fault.
+func startDiscoPlain(t *testing.T, args ...string) *disco {
+	t.Helper()
+	return launchDisco(t, discoBin, nil, args...)
+}
+
+// launchDisco runs "disco serve" from bin as startDisco says.
+func launchDisco(t *testing.T, bin string, env []string, args ...string) *disco {
 	t.Helper()
 	all := []string{"serve", "--dns-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 		"--admin-token", testToken, "--log-format", "json"}
 	if !slices.Contains(args, "--data-dir") {
 		all = append(all, "--data-dir", t.TempDir())
 	}
-	p := startProcEnv(t, env, serverBin, append(all, args...)...)
+	p := startProcEnv(t, env, bin, append(all, args...)...)
 	line := p.waitLine(t, `"disco started"`, func(l string) bool { return strings.Contains(l, `"disco started"`) })
 	var started struct{ DNS, Admin string }
 	if err := json.Unmarshal([]byte(line), &started); err != nil || started.DNS == "" || started.Admin == "" {

@@ -43,8 +43,9 @@ func keygen(t *testing.T, bin, dir, name string) tsigKey {
 }
 
 // updateServer starts disco taking updates signed with upd (xfr is known
-// but not allowed) and serving 10.0.0.0/8 and fd00::/8 in reverse.
-func updateServer(t *testing.T) (d *disco, upd, xfr tsigKey) {
+// but not allowed) and serving 10.0.0.0/8 and fd00::/8 in reverse, with
+// start (startDisco, or startDiscoPlain for a flood).
+func updateServer(t *testing.T, start func(*testing.T, ...string) *disco) (d *disco, upd, xfr tsigKey) {
 	t.Helper()
 	keygenBin, ok := lookBin("tsig-keygen")
 	if !ok {
@@ -64,7 +65,7 @@ func updateServer(t *testing.T) (d *disco, upd, xfr tsigKey) {
 	if err := os.WriteFile(keysFile, keys, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d = startDisco(t, "--tsig-keys", keysFile, "--update-allow", "key:upd",
+	d = start(t, "--tsig-keys", keysFile, "--update-allow", "key:upd",
 		"--reverse-zone", "10.0.0.0/8", "--reverse-zone", "fd00::/8")
 	return d, upd, xfr
 }
@@ -122,7 +123,7 @@ func TestNsupdate(t *testing.T) {
 	if !ok {
 		t.Skip("nsupdate not installed (Debian bind9-dnsutils)")
 	}
-	d, upd, xfr := updateServer(t)
+	d, upd, xfr := updateServer(t, startDisco)
 	host, port, _ := net.SplitHostPort(d.dnsAddr)
 	I := "instance." + domain
 	// nsupdate runs a script with key (nil: unsigned) and extra flags, and
@@ -215,7 +216,7 @@ func TestKnsupdate(t *testing.T) {
 	if !ok {
 		t.Skip("knsupdate not installed (Debian knot-dnsutils)")
 	}
-	d, upd, _ := updateServer(t)
+	d, upd, _ := updateServer(t, startDisco)
 	host, port, _ := net.SplitHostPort(d.dnsAddr)
 	I := "instance." + domain
 	knsupdate := func(key tsigKey, lines ...string) (string, error) {
@@ -255,7 +256,7 @@ func TestKnsupdate(t *testing.T) {
 // either applied or refused as busy, and what was applied is exactly what
 // the registry holds.
 func TestUpdateFlood(t *testing.T) {
-	d, upd, _ := updateServer(t)
+	d, upd, _ := updateServer(t, startDiscoPlain)
 	const (
 		clients = 96 // more than the 64 updates disco processes at once
 		perUDP  = 15 // updates per client: 1,440 in all
