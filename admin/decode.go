@@ -74,11 +74,19 @@ func jsonError(body []byte, v any, err error) error {
 			msg += "; " + hint
 		}
 		return errorf(http.StatusBadRequest, "%s", msg)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	if name, ok := unknownField(err); ok {
 		return errorf(http.StatusBadRequest, "unknown field %s; accepted fields: %s", name, fieldList(reflect.TypeOf(v)))
 	}
 	return errorf(http.StatusBadRequest, "request body: %v", err)
+}
+
+// unknownField returns the quoted name of the field that a Decoder with
+// DisallowUnknownFields refused, as in `"ttl"`. encoding/json reports it
+// only as the text "json: unknown field \"ttl\"", with no error type or
+// value to test, so this is the one place that reads an error's text.
+func unknownField(err error) (name string, ok bool) {
+	return strings.CutPrefix(err.Error(), "json: unknown field ")
 }
 
 // fieldHints show the shape of fields that are easy to get wrong, by

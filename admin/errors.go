@@ -6,15 +6,24 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"disco/registry"
 )
 
 // ErrUnprocessable marks a request that was well formed but failed because
 // of what the server was given to work on, such as a zone file with an
-// error: it answers 422 Unprocessable Content, and changed nothing.
+// error: it answers 422 Unprocessable Content, and changed nothing. Make
+// such errors with Unprocessable.
 var ErrUnprocessable = errors.New("unprocessable")
+
+// Unprocessable returns err marked as ErrUnprocessable: errors.Is finds the
+// mark, and the text is err's own.
+func Unprocessable(err error) error { return unprocessable{err} }
+
+type unprocessable struct{ err error }
+
+func (u unprocessable) Error() string   { return u.err.Error() }
+func (u unprocessable) Unwrap() []error { return []error{ErrUnprocessable, u.err} }
 
 // httpError is an error with the HTTP status it answers with.
 type httpError struct {
@@ -46,21 +55,10 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// message returns err's text for a client: one line, without the sentinel
-// prefixes ("invalid: ", "not found: ", "unprocessable: ") that only make
-// sense to code.
-func message(err error) string {
-	lines := strings.Split(err.Error(), "\n")
-	for i, l := range lines {
-		for _, sentinel := range []error{registry.ErrInvalid, registry.ErrNotFound, ErrUnprocessable} {
-			p := sentinel.Error() + ": "
-			l = strings.TrimPrefix(l, p)
-			l = strings.ReplaceAll(l, ": "+p, ": ")
-		}
-		lines[i] = l
-	}
-	return strings.Join(lines, "; ")
-}
+// message returns err's text for a client: for a registry error the
+// reason without the kind that the status already tells
+// (registry.MessageOf).
+func message(err error) string { return registry.MessageOf(err) }
 
 // writeError answers with err as {"error": "..."} and logs it: server
 // faults at Error, refused credentials at Warn, other client mistakes at

@@ -51,13 +51,13 @@ type Config struct {
 	Token string
 	// Logger receives the API's logs; nil discards them.
 	Logger *slog.Logger
-	// Heartbeat renews the ttl checks of an instance. Its errors wrap
-	// registry.ErrNotFound (unknown instance) or registry.ErrInvalid (no ttl
-	// check). When nil, heartbeats answer 503: health checks are not running.
+	// Heartbeat renews the ttl checks of an instance. Its errors are
+	// *registry.Error values of kind registry.ErrNotFound (unknown instance)
+	// or registry.ErrInvalid (no ttl check), or wrap registry.ErrUnavailable. When nil, heartbeats answer 503: health checks are not running.
 	Heartbeat func(k registry.Key) error
 	// ReloadZones reloads the zone files for POST /v1/zones/reload and
-	// returns a JSON-encodable report. An error wrapping ErrUnprocessable
-	// (a zone file with an error) answers 422. When nil, that route
+	// returns a JSON-encodable report. An error from Unprocessable (a zone
+	// file with an error) answers 422. When nil, that route
 	// answers 404.
 	ReloadZones func(ctx context.Context) (any, error)
 	// Ready reports readiness for /readyz (store loaded, DNS listening);
@@ -331,7 +331,7 @@ func pathName(r *http.Request, wildcard, what string) (string, error) {
 func pathKey(r *http.Request) (registry.Key, error) {
 	service, err1 := pathName(r, "service", "service name")
 	id, err2 := pathName(r, "id", "instance id")
-	if err := errors.Join(err1, err2); err != nil {
+	if err := registry.Join(err1, err2); err != nil {
 		return registry.Key{}, err
 	}
 	return registry.Key{Service: service, ID: id}, nil
@@ -349,7 +349,7 @@ func (s *Server) lookup(k registry.Key) (*registry.Instance, error) {
 func (s *Server) lookupIn(snap *registry.Snapshot, k registry.Key) (*registry.Instance, error) {
 	in, ok := snap.Instance(k.Service, k.ID)
 	if !ok {
-		return nil, fmt.Errorf("%w: instance %q of service %q is not registered", registry.ErrNotFound, k.ID, k.Service)
+		return nil, registry.NotFound("instance %q of service %q is not registered", k.ID, k.Service)
 	}
 	return in, nil
 }

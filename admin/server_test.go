@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -35,10 +34,10 @@ func heartbeatFor(reg *registry.Registry) func(registry.Key) error {
 	return func(k registry.Key) error {
 		in, ok := reg.Snapshot().Instance(k.Service, k.ID)
 		if !ok {
-			return fmt.Errorf("%w: instance %q of service %q is not registered", registry.ErrNotFound, k.ID, k.Service)
+			return registry.NotFound("instance %q of service %q is not registered", k.ID, k.Service)
 		}
 		if !slices.ContainsFunc(in.Checks, func(c registry.Check) bool { return c.Type == registry.CheckTTL }) {
-			return fmt.Errorf("%w: instance %s has no ttl check to renew", registry.ErrInvalid, k)
+			return registry.Invalid("instance %s has no ttl check to renew", k)
 		}
 		reg.SetHealth(k, in.Revision, registry.Health{Status: registry.StatusPassing, Output: "heartbeat received", Since: t0.Add(time.Minute)})
 		return nil
@@ -328,7 +327,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 			status: 500, want: []string{"reload zones: read zones dir: permission denied"}},
 		{name: "zone file with an error", tweak: func(c *admin.Config, _ *registry.Registry) {
 			c.ReloadZones = func(context.Context) (any, error) {
-				return nil, fmt.Errorf("%w: reload zones: z/example.com.zone:3: bad A record", admin.ErrUnprocessable)
+				return nil, admin.Unprocessable(errors.New("reload zones: z/example.com.zone:3: bad A record"))
 			}
 		}, req: request{method: "POST", path: "/v1/zones/reload"},
 			status: 422, want: []string{"reload zones: z/example.com.zone:3: bad A record"}},

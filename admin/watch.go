@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -159,7 +158,7 @@ func (s *Server) getService(w http.ResponseWriter, r *http.Request) error {
 	setIndex(w, index(snap))
 	svc, ok := snap.Service(name)
 	if !ok {
-		return fmt.Errorf("%w: service %q is not registered", registry.ErrNotFound, name)
+		return registry.NotFound("service %q is not registered", name)
 	}
 	writeJSON(w, http.StatusOK, s.serviceView(svc))
 	return nil

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 
@@ -34,10 +33,10 @@ func (h *Heartbeats) Heartbeat(k registry.Key) error {
 	k = registry.Key{Service: registry.Fold(k.Service), ID: registry.Fold(k.ID)}
 	in, ok := h.Source.Snapshot().Instance(k.Service, k.ID)
 	if !ok {
-		return fmt.Errorf("heartbeat %s: %w: instance %q of service %q is not registered", k, registry.ErrNotFound, k.ID, k.Service)
+		return registry.NotFound("instance %q of service %q is not registered", k.ID, k.Service).In("heartbeat " + k.String())
 	}
 	if !slices.ContainsFunc(in.Checks, func(c registry.Check) bool { return c.Type == registry.CheckTTL }) {
-		return fmt.Errorf("heartbeat %s: %w: the instance has no ttl check", k, registry.ErrInvalid)
+		return registry.Invalid("the instance has no ttl check").In("heartbeat " + k.String())
 	}
 	if h.Owns(k) {
 		return h.Local(k)

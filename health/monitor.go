@@ -274,9 +274,9 @@ func (m *Monitor) Heartbeat(k registry.Key) error {
 	}
 	if t == nil {
 		if _, ok := m.snap.Instance(k.Service, k.ID); !ok {
-			return fmt.Errorf("heartbeat %s: %w: instance %q of service %q is not registered", k, registry.ErrNotFound, k.ID, k.Service)
+			return registry.NotFound("instance %q of service %q is not registered", k.ID, k.Service).In("heartbeat " + k.String())
 		}
-		return fmt.Errorf("heartbeat %s: %w: the instance has no ttl check", k, registry.ErrInvalid)
+		return registry.Invalid("the instance has no ttl check").In("heartbeat " + k.String())
 	}
 	found, first := false, false
 	for _, c := range t.checks {
@@ -290,7 +290,7 @@ func (m *Monitor) Heartbeat(k registry.Key) error {
 		m.schedule(&c.next, now.Add(c.spec.TTL.Std()))
 	}
 	if !found {
-		return fmt.Errorf("heartbeat %s: %w: the instance has no ttl check", k, registry.ErrInvalid)
+		return registry.Invalid("the instance has no ttl check").In("heartbeat " + k.String())
 	}
 	m.settle(t, now, first)
 	return nil

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"hash/fnv"
 	"net/netip"
 	"slices"
 )
@@ -21,12 +22,9 @@ type addrShard struct {
 // shard.
 func addrShardOf(a netip.Addr) int {
 	b := a.As16()
-	h := uint32(2166136261)
-	for _, c := range b {
-		h ^= uint32(c)
-		h *= 16777619
-	}
-	return int(h % shards)
+	h := fnv.New32a()
+	h.Write(b[:])
+	return int(h.Sum32() % shards)
 }
 
 // HasAddress reports whether an instance of any service, whatever its

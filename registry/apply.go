@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"fmt"
 )
 
 // Batch is a set of instance registrations and deregistrations that are
@@ -34,7 +33,7 @@ func (r *Registry) Apply(ctx context.Context, plan func(head *Snapshot) (Batch, 
 		changes := make([]Change, 0, len(b.Put)+len(b.Delete))
 		for _, k := range b.Delete {
 			if seen[k] {
-				return nil, fmt.Errorf("%w: instance %s is written twice in one batch", ErrInvalid, k)
+				return nil, Invalid("instance %s is written twice in one batch", k)
 			}
 			seen[k] = true
 			if _, ok := head.Instance(k.Service, k.ID); ok {
@@ -43,10 +42,10 @@ func (r *Registry) Apply(ctx context.Context, plan func(head *Snapshot) (Batch, 
 		}
 		for _, in := range b.Put {
 			if in == nil || !ValidName(in.Service) || !ValidName(in.ID) || !in.Address.IsValid() || in.Port == 0 {
-				return nil, fmt.Errorf("%w: batch holds an instance that NewInstance did not make", ErrInvalid)
+				return nil, Invalid("batch holds an instance that NewInstance did not make")
 			}
 			if seen[in.Key()] {
-				return nil, fmt.Errorf("%w: instance %s is written twice in one batch", ErrInvalid, in.Key())
+				return nil, Invalid("instance %s is written twice in one batch", in.Key())
 			}
 			seen[in.Key()] = true
 		}

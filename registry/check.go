@@ -107,7 +107,7 @@ type Check struct {
 // normalize validates c and fills in its defaults.
 func (c Check) normalize() (Check, error) {
 	invalid := func(format string, args ...any) (Check, error) {
-		return Check{}, fmt.Errorf("%w: %s check: "+format, append([]any{ErrInvalid, c.Type}, args...)...)
+		return Check{}, Invalid("%s check: %s", c.Type, fmt.Sprintf(format, args...))
 	}
 	if c.Interval == 0 {
 		c.Interval = Duration(DefaultInterval)
@@ -140,9 +140,9 @@ func (c Check) normalize() (Check, error) {
 			err = fmt.Errorf("ttl %s is shorter than the minimum %s", c.TTL, MinInterval)
 		}
 	case "":
-		return Check{}, fmt.Errorf("%w: check type is required (%s)", ErrInvalid, checkTypes)
+		return Check{}, Invalid("check type is required (%s)", checkTypes)
 	default:
-		return Check{}, fmt.Errorf("%w: unknown check type %q (want %s)", ErrInvalid, c.Type, checkTypes)
+		return Check{}, Invalid("unknown check type %q (want %s)", c.Type, checkTypes)
 	}
 	if err != nil {
 		return invalid("%v", err)
@@ -321,7 +321,7 @@ func (c Check) validateAddress(grpc bool) error {
 	}
 	host, port, err := net.SplitHostPort(c.Address)
 	if err != nil || host == "" {
-		if grpc && err != nil && strings.Contains(err.Error(), "missing port") {
+		if grpc && err != nil && lacksPort(c.Address) {
 			return fmt.Errorf("address %q has no port: give host:port, as in 10.0.0.5:50051", c.Address)
 		}
 		return fmt.Errorf("address %q must be host:port", c.Address)
@@ -330,6 +330,21 @@ func (c Check) validateAddress(grpc bool) error {
 		return fmt.Errorf("address %q: port must be 1-65535", c.Address)
 	}
 	return nil
+}
+
+// lacksPort reports whether hostport has no ":port" where
+// net.SplitHostPort looks for one: no colon at all, or a bracketed host
+// ("[::1]") not followed by a colon.
+func lacksPort(hostport string) bool {
+	if !strings.Contains(hostport, ":") {
+		return true
+	}
+	if strings.HasPrefix(hostport, "[") {
+		if _, rest, ok := strings.Cut(hostport, "]"); ok {
+			return !strings.HasPrefix(rest, ":")
+		}
+	}
+	return false
 }
 
 // validateExec checks an exec check's command.

@@ -1,11 +1,11 @@
 package registry
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -139,11 +139,11 @@ type Registration struct {
 
 // NewInstance validates a registration of instance id in service and returns
 // the instance it describes, with defaults filled in. Names are folded to
-// lower case. Every problem found is reported, each wrapping ErrInvalid.
+// lower case. Every problem found is reported, as Problems of kind ErrInvalid.
 func NewInstance(service, id string, reg Registration) (*Instance, error) {
-	var errs []error
+	var errs Problems
 	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
+		errs = append(errs, Invalid(format, args...))
 	}
 	service, id = Fold(service), Fold(id)
 	if err := ValidateName("service name", service); err != nil {
@@ -226,15 +226,71 @@ func NewInstance(service, id string, reg Registration) (*Instance, error) {
 	for i, c := range reg.Checks {
 		c, err := c.normalize()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("check %d: %w", i+1, err))
+			errs = append(errs, withOp(fmt.Sprintf("check %d", i+1), err))
 			continue
 		}
 		in.Checks = append(in.Checks, c)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errs
 	}
 	return in, nil
+}
+
+// Validate reports whether in is an instance the registry could hold:
+// exactly what NewInstance makes of the same registration, with its names
+// already in lower case, its defaults filled in, its tags sorted and its
+// checks complete. A store checks what it reads back with it. The error is
+// an *Error or Problems of kind ErrInvalid.
+func (in *Instance) Validate() error {
+	if in == nil {
+		return Invalid("no instance")
+	}
+	// Check the names as given, before NewInstance folds them.
+	if err := ValidateName("service name", in.Service); err != nil {
+		return err
+	}
+	if err := ValidateName("instance id", in.ID); err != nil {
+		return err
+	}
+	canon, err := NewInstance(in.Service, in.ID, in.registration())
+	if err != nil {
+		return err
+	}
+	var differ []string
+	if canon.Address != in.Address {
+		differ = append(differ, "address")
+	}
+	if !slices.Equal(canon.Tags, in.Tags) {
+		differ = append(differ, "tags")
+	}
+	if !maps.Equal(canon.Meta, in.Meta) {
+		differ = append(differ, "meta")
+	}
+	if !EqualChecks(canon.Checks, in.Checks) {
+		differ = append(differ, "checks")
+	}
+	if len(differ) > 0 {
+		return Invalid("%s not in canonical form", strings.Join(differ, ", "))
+	}
+	return nil
+}
+
+// registration returns the registration that in was made of.
+func (in *Instance) registration() Registration {
+	w, p := int(in.Weight), int(in.Priority)
+	reg := Registration{
+		Port:     int(in.Port),
+		Tags:     in.Tags,
+		Meta:     in.Meta,
+		Weight:   &w,
+		Priority: &p,
+		Checks:   in.Checks,
+	}
+	if in.Address.IsValid() {
+		reg.Address = in.Address.String()
+	}
+	return reg
 }
 
 // sameTargets reports whether a and b would be checked the same way, so that

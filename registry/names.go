@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -34,28 +33,28 @@ func ValidName(s string) bool {
 	return true
 }
 
-// ValidateName returns an error wrapping ErrInvalid that says what is wrong
+// ValidateName returns an *Error of kind ErrInvalid that says what is wrong
 // with s as the named kind of name ("service name", "instance id", "tag").
 func ValidateName(what, s string) error {
 	switch {
 	case s == "":
-		return fmt.Errorf("%w: %s is empty", ErrInvalid, what)
+		return Invalid("%s is empty", what)
 	case len(s) > MaxLabel:
-		return fmt.Errorf("%w: %s %q is %d characters, at most %d allowed", ErrInvalid, what, s, len(s), MaxLabel)
+		return Invalid("%s %q is %d characters, at most %d allowed", what, s, len(s), MaxLabel)
 	case !ValidName(s):
-		return fmt.Errorf("%w: %s %q must be lower-case letters, digits and inner hyphens (one DNS label)", ErrInvalid, what, s)
+		return Invalid("%s %q must be lower-case letters, digits and inner hyphens (one DNS label)", what, s)
 	}
 	return nil
 }
 
 func validateMetaKey(k string) error {
 	if k == "" || len(k) > MaxMetaKey {
-		return fmt.Errorf("%w: meta key %q must be 1-%d characters", ErrInvalid, k, MaxMetaKey)
+		return Invalid("meta key %q must be 1-%d characters", k, MaxMetaKey)
 	}
 	for i := 0; i < len(k); i++ {
 		c := k[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return fmt.Errorf("%w: meta key %q may hold only letters, digits, '-', '_' and '.'", ErrInvalid, k)
+			return Invalid("meta key %q may hold only letters, digits, '-', '_' and '.'", k)
 		}
 	}
 	return nil

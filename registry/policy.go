@@ -23,7 +23,7 @@ type Policy struct {
 // Validate reports what is wrong with p, wrapping ErrInvalid.
 func (p Policy) Validate() error {
 	if p.MinHealthyPercent < 0 || p.MinHealthyPercent > 100 {
-		return fmt.Errorf("%w: min healthy percent %d is out of range 0-100", ErrInvalid, p.MinHealthyPercent)
+		return Invalid("min healthy percent %d is out of range 0-100", p.MinHealthyPercent)
 	}
 	return nil
 }

@@ -176,7 +176,7 @@ func (r *Registry) Register(ctx context.Context, in *Instance) (*Instance, error
 		return []Change{{Op: OpPutInstance, Service: in.Service, Instance: in}}, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("register %s/%s: %w", in.Service, in.ID, err)
+		return nil, withOp(fmt.Sprintf("register %s/%s", in.Service, in.ID), err)
 	}
 	return stored(snap, in), nil
 }
@@ -185,12 +185,12 @@ func (r *Registry) Register(ctx context.Context, in *Instance) (*Instance, error
 func (r *Registry) Deregister(ctx context.Context, service, id string) error {
 	_, err := r.write(ctx, func(head *Snapshot) ([]Change, error) {
 		if _, ok := head.Instance(service, id); !ok {
-			return nil, fmt.Errorf("%w: instance %q of service %q is not registered", ErrNotFound, id, service)
+			return nil, NotFound("instance %q of service %q is not registered", id, service)
 		}
 		return []Change{{Op: OpDeleteInstance, Service: service, ID: id}}, nil
 	})
 	if err != nil {
-		return fmt.Errorf("deregister %s/%s: %w", service, id, err)
+		return withOp(fmt.Sprintf("deregister %s/%s", service, id), err)
 	}
 	return nil
 }
@@ -209,7 +209,7 @@ func (r *Registry) Reap(ctx context.Context, k Key, rev uint64) (bool, error) {
 		return []Change{{Op: OpDeleteInstance, Service: k.Service, ID: k.ID}}, nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("reap %s: %w", k, err)
+		return false, withOp(fmt.Sprintf("reap %s", k), err)
 	}
 	return removed, nil
 }
@@ -227,7 +227,7 @@ func (r *Registry) SetSettings(ctx context.Context, service string, s Settings) 
 		return []Change{{Op: OpPutService, Service: service, Settings: s}}, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("set settings of %s: %w", service, err)
+		return nil, withOp(fmt.Sprintf("set settings of %s", service), err)
 	}
 	svc, _ := snap.Service(service)
 	return svc, nil
@@ -240,7 +240,7 @@ func (r *Registry) SetMaintenance(ctx context.Context, service, id string, enabl
 	snap, err := r.write(ctx, func(head *Snapshot) ([]Change, error) {
 		old, ok := head.Instance(service, id)
 		if !ok {
-			return nil, fmt.Errorf("%w: instance %q of service %q is not registered", ErrNotFound, id, service)
+			return nil, NotFound("instance %q of service %q is not registered", id, service)
 		}
 		in = old.clone()
 		switch {
@@ -254,7 +254,7 @@ func (r *Registry) SetMaintenance(ctx context.Context, service, id string, enabl
 		return []Change{{Op: OpPutInstance, Service: service, Instance: in}}, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("set maintenance of %s/%s: %w", service, id, err)
+		return nil, withOp(fmt.Sprintf("set maintenance of %s/%s", service, id), err)
 	}
 	return stored(snap, in), nil
 }

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 )
 
@@ -22,10 +21,10 @@ type Settings struct {
 // Validate reports what is wrong with s, wrapping ErrInvalid.
 func (s Settings) Validate() error {
 	if s.DNSTTL != nil && (*s.DNSTTL < 0 || *s.DNSTTL > MaxDNSTTL) {
-		return fmt.Errorf("%w: dns_ttl %d is out of range 0-%d seconds", ErrInvalid, *s.DNSTTL, MaxDNSTTL)
+		return Invalid("dns_ttl %d is out of range 0-%d seconds", *s.DNSTTL, MaxDNSTTL)
 	}
 	if s.MinHealthyPercent != nil && (*s.MinHealthyPercent < 0 || *s.MinHealthyPercent > 100) {
-		return fmt.Errorf("%w: min_healthy_percent %d is out of range 0-100", ErrInvalid, *s.MinHealthyPercent)
+		return Invalid("min_healthy_percent %d is out of range 0-100", *s.MinHealthyPercent)
 	}
 	return nil
 }

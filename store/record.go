@@ -3,9 +3,6 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
 
 	"disco/registry"
 )
@@ -49,54 +46,14 @@ func decodeInstance(key, val []byte) (*registry.Instance, error) {
 	return in, nil
 }
 
-// checkInstance reports whether in is an instance the registry could hold:
-// exactly what registry.NewInstance makes of the same registration, with a
-// revision.
+// checkInstance reports whether in is an instance the store may hold: one
+// the registry could hold (registry.Instance.Validate), with a revision.
 func checkInstance(in *registry.Instance) error {
-	if in == nil {
-		return fmt.Errorf("%w: no instance", registry.ErrInvalid)
-	}
-	// Check the names as stored, before NewInstance folds them.
-	if err := registry.ValidateName("service name", in.Service); err != nil {
+	if err := in.Validate(); err != nil {
 		return err
-	}
-	if err := registry.ValidateName("instance id", in.ID); err != nil {
-		return err
-	}
-	w, p := int(in.Weight), int(in.Priority)
-	reg := registry.Registration{
-		Port:     int(in.Port),
-		Tags:     in.Tags,
-		Meta:     in.Meta,
-		Weight:   &w,
-		Priority: &p,
-		Checks:   in.Checks,
-	}
-	if in.Address.IsValid() {
-		reg.Address = in.Address.String()
-	}
-	canon, err := registry.NewInstance(in.Service, in.ID, reg)
-	if err != nil {
-		return err
-	}
-	var differ []string
-	if canon.Address != in.Address {
-		differ = append(differ, "address")
-	}
-	if !slices.Equal(canon.Tags, in.Tags) {
-		differ = append(differ, "tags")
-	}
-	if !maps.Equal(canon.Meta, in.Meta) {
-		differ = append(differ, "meta")
-	}
-	if !registry.EqualChecks(canon.Checks, in.Checks) {
-		differ = append(differ, "checks")
-	}
-	if len(differ) > 0 {
-		return fmt.Errorf("%w: %s not in canonical form", registry.ErrInvalid, strings.Join(differ, ", "))
 	}
 	if in.Revision == 0 {
-		return fmt.Errorf("%w: revision is 0", registry.ErrInvalid)
+		return registry.Invalid("revision is 0")
 	}
 	return nil
 }

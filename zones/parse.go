@@ -632,6 +632,9 @@ func generateHasTTL(line []byte) bool {
 }
 
 // parseError turns the parser's error into an Error on the line it names.
+// miekg/dns's *dns.ParseError keeps its message, token and line in
+// unexported fields and gives them only as text ("file: dns: msg: "token"
+// at line: L:C"), so the line and token are read back from that text.
 func parseError(file string, err error, fallbackLine int) *Error {
 	msg := err.Error()
 	var pe *dns.ParseError

@@ -228,7 +228,7 @@ func cmpErr(a, b error) error {
 func apiReloadZones(ctx context.Context, reload func(context.Context) (zones.Report, error)) (zones.Report, error) {
 	rep, err := reload(ctx)
 	if ze := (*zones.Error)(nil); errors.As(err, &ze) {
-		err = fmt.Errorf("%w: %w", admin.ErrUnprocessable, err)
+		err = admin.Unprocessable(err)
 	}
 	return rep, err
 }

@@ -427,7 +427,7 @@ func (s *Store) PutHeartbeat(ctx context.Context, k registry.Key) error {
 		return fmt.Errorf("heartbeat %s: %w: %w", k, registry.ErrUnavailable, s.unavailable("record the heartbeat", err))
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("heartbeat %s: %w: instance %q of service %q is not registered", k, registry.ErrNotFound, k.ID, k.Service)
+		return registry.NotFound("instance %q of service %q is not registered", k.ID, k.Service).In("heartbeat " + k.String())
 	}
 	return nil
 }
