@@ -45,6 +45,7 @@ func checkVersion(in admin.InstanceView) (int, bool) {
 // on the same data dir, and checks that every acknowledged write is there
 // and nothing is half-applied. Several rounds run on the same data.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts and kills server processes")
 	}

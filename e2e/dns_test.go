@@ -19,6 +19,7 @@ import (
 // filters, NXDOMAIN, REFUSED, changes visible to the next query,
 // maintenance, truncation and several queries on one TCP connection.
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	d := startDisco(t)
 	for i, tag := range []string{"v1", "v1", "v2"} {
 		d.register(t, "web", fmt.Sprintf("web-%d", i+1),
@@ -176,6 +177,7 @@ func isNotFound(err error) bool {
 // its maintenance; health is re-derived (instances with checks start
 // critical again, those without are served at once).
 func TestRestartKeepsRegistry(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	d := startDisco(t, "--data-dir", dataDir)
 	d.register(t, "web", "web-1", `{"address":"10.0.0.1","port":80}`)

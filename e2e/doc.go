@@ -6,6 +6,8 @@
 // (Knot, NSD, BIND) behind it configured with those of docs/transfers.md,
 // health check targets, a browser on the status page, signals, SIGKILL,
 // logs and metrics. Under go test -race the servers run a race-enabled
-// build. The tests of several servers on etcd are in e2e/cluster. The
+// build. A test that starts its own server and only waits on it runs in
+// parallel with the others (t.Parallel); one that loads the machine or
+// bounds a time runs alone. The tests of several servers on etcd are in e2e/cluster. The
 // package has no code outside its tests.
 package e2e

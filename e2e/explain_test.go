@@ -27,6 +27,7 @@ web  IN CNAME web.service.disco.internal.
 // TestExplainEndToEnd asks the running server to explain questions over
 // the API and the CLI, and checks each against a real DNS query.
 func TestExplainEndToEnd(t *testing.T) {
+	t.Parallel()
 	zonesDir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(zonesDir, "example.com.zone"), []byte(faceZone), 0o644); err != nil {
 		t.Fatal(err)
@@ -127,6 +128,7 @@ func TestExplainEndToEnd(t *testing.T) {
 // TestWatchCommand runs disco watch against a running server and checks
 // that it prints changes as they happen.
 func TestWatchCommand(t *testing.T) {
+	t.Parallel()
 	d := startDisco(t)
 	d.register(t, "web", "web-1", `{"address":"10.0.0.1","port":8080}`)
 	for _, tc := range []struct {

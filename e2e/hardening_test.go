@@ -57,6 +57,7 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
 // TestAdminTLS runs the server with an HTTPS admin API and uses it with
 // the client commands.
 func TestAdminTLS(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile := writeCert(t, dir)
 	d := startDisco(t, "--admin-tls-cert", certFile, "--admin-tls-key", keyFile)
@@ -97,6 +98,7 @@ func TestAdminTLS(t *testing.T) {
 // TestAdminTLSBadFiles: a server given a certificate as its own key does
 // not start and says why.
 func TestAdminTLSBadFiles(t *testing.T) {
+	t.Parallel()
 	certFile, _ := writeCert(t, t.TempDir())
 	r := runDisco(t, nil, "serve", "--dns-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
 		"--admin-tls-cert", certFile, "--admin-tls-key", certFile)
@@ -108,6 +110,7 @@ func TestAdminTLSBadFiles(t *testing.T) {
 // TestRRLWired floods the server run with --rrl-rate from one client and
 // finds truncated answers and the counters in /metrics.
 func TestRRLWired(t *testing.T) {
+	t.Parallel()
 	d := startDisco(t, "--rrl-rate", "5", "--rrl-burst", "5", "--rrl-slip", "1")
 	d.register(t, "web", "web-1", `{"address":"10.0.0.1","port":80}`)
 	conn, err := net.Dial("udp", d.dnsAddr)

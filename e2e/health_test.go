@@ -41,6 +41,7 @@ func (b *httpBackend) stop() { b.srv.Close() }
 // real loopback servers, stops the servers and starts them again, and
 // watches the DNS answers follow.
 func TestHealthChecksEndToEnd(t *testing.T) {
+	t.Parallel()
 	d := startDisco(t)
 	web := &httpBackend{addr: "127.0.0.1:0"}
 	web.start(t)
@@ -87,6 +88,7 @@ func TestHealthChecksEndToEnd(t *testing.T) {
 // serves every instance when too few pass, says so in an Extended DNS
 // Error, the API shows it, and the log records it.
 func TestFailOpenEndToEnd(t *testing.T) {
+	t.Parallel()
 	d := startDisco(t)
 	if code, b := d.api(t, "PUT", "/v1/services/pay", `{"min_healthy_percent":50}`); code/100 != 2 {
 		t.Fatalf("settings: %d %s", code, b)
@@ -122,6 +124,7 @@ func TestFailOpenEndToEnd(t *testing.T) {
 // output shows in the API without the server's DISCO_ variables in its
 // environment, and a server without --enable-exec-checks refuses them.
 func TestCheckKindsEndToEnd(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
