@@ -90,6 +90,7 @@ func startDnsmasq(t *testing.T, bin string, port int, snippet string) *proc {
 // TestResolvers puts Unbound and dnsmasq, configured with the snippets of
 // docs/forwarding.md, in front of a real disco and resolves through them.
 func TestResolvers(t *testing.T) {
+	t.Parallel()
 	d := startDisco(t)
 	d.register(t, "web", "web-1", `{"address":"10.0.0.1","port":8080}`)
 	d.register(t, "web", "web-2", `{"address":"192.168.1.2","port":8081}`)

@@ -119,6 +119,7 @@ func instanceJSON(t *testing.T, d *disco, service, id string) string {
 // TestNsupdate registers, changes and deregisters instances with BIND's
 // nsupdate, over UDP and TCP, and checks what DNS and the API then say.
 func TestNsupdate(t *testing.T) {
+	t.Parallel()
 	bin, ok := lookBin("nsupdate")
 	if !ok {
 		t.Skip("nsupdate not installed (Debian bind9-dnsutils)")
@@ -212,6 +213,7 @@ func TestNsupdate(t *testing.T) {
 
 // TestKnsupdate registers and deregisters with Knot's knsupdate.
 func TestKnsupdate(t *testing.T) {
+	t.Parallel()
 	bin, ok := lookBin("knsupdate")
 	if !ok {
 		t.Skip("knsupdate not installed (Debian knot-dnsutils)")
@@ -367,6 +369,7 @@ foreach my $res (sort { $a->service cmp $b->service } Net::Bonjour->all_services
 // TestDNSSDBrowse browses and resolves disco's DNS-SD names with a real
 // DNS-SD client library.
 func TestDNSSDBrowse(t *testing.T) {
+	t.Parallel()
 	perl, ok := lookBin("perl")
 	if !ok || exec.Command(perl, "-MNet::Bonjour", "-e", "1").Run() != nil {
 		t.Skip("Net::Bonjour not installed (Debian libnet-bonjour-perl)")
