@@ -27,9 +27,11 @@ var layers = map[string][]string{
 	"disco/dnsserver": {
 		"disco/registry", "disco/tsig", "disco/zones",
 	},
-	"disco/health":  {"disco/registry"},
-	"disco/admin":   {"disco/registry"},
-	"disco/cluster": {"disco/registry"},
+	"disco/health": {"disco/registry"},
+	"disco/admin":  {"disco/registry"},
+	// A cluster node runs the etcd store's watch and takes the health
+	// results and heartbeats it hands over.
+	"disco/cluster": {"disco/registry", "disco/store/etcdstore"},
 	"disco/store":   {"disco/registry"},
 	"disco/store/etcdstore": {
 		"disco/registry", "disco/store",

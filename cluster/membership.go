@@ -1,10 +1,3 @@
-// Package cluster lets several disco servers sharing one registry in etcd
-// split the health checks between them. Each server registers itself as a
-// member, on an etcd lease that lapses when the server dies; every server
-// watches the members and checks the instances it owns by rendezvous
-// hashing of instance keys over the live members (Owner). Results go to
-// etcd through a Reporter, so that every server answers the same health,
-// and ttl heartbeats reach the owner from any server (Heartbeats).
 package cluster
 
 import (
@@ -40,8 +33,8 @@ type Member struct {
 	Started time.Time `json:"started"`
 }
 
-// Config configures a Membership.
-type Config struct {
+// membershipConfig configures a membership.
+type membershipConfig struct {
 	// Client reaches etcd (required).
 	Client *clientv3.Client
 	// Dir is the key prefix of the members, e.g. "/disco/members/"
@@ -62,7 +55,7 @@ type Config struct {
 	OnChange func(members []string)
 }
 
-func (c Config) validate() error {
+func (c membershipConfig) validate() error {
 	var errs []error
 	if c.Client == nil {
 		errs = append(errs, errors.New("etcd client is required"))
@@ -82,10 +75,10 @@ func (c Config) validate() error {
 	return nil
 }
 
-// Membership keeps this server a member of the cluster and follows the
+// membership keeps this server a member of the cluster and follows the
 // others. Its methods are safe for concurrent use.
-type Membership struct {
-	cfg Config
+type membership struct {
+	cfg membershipConfig
 	log *slog.Logger
 
 	mu sync.RWMutex
@@ -96,15 +89,15 @@ type Membership struct {
 	members []string
 }
 
-// New returns a Membership for cfg. It starts nothing; call Run.
-func New(cfg Config) *Membership {
+// newMembership returns a membership for cfg. It starts nothing; call Run.
+func newMembership(cfg membershipConfig) *membership {
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTTL
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	m := &Membership{cfg: cfg, log: cfg.Logger}
+	m := &membership{cfg: cfg, log: cfg.Logger}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -113,11 +106,11 @@ func New(cfg Config) *Membership {
 }
 
 // Self returns this server's member id.
-func (m *Membership) Self() string { return m.cfg.Self.ID }
+func (m *membership) Self() string { return m.cfg.Self.ID }
 
 // Members returns the ids of the live members, sorted, this server
 // included; nil until the members were first listed.
-func (m *Membership) Members() []string {
+func (m *membership) Members() []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.members
@@ -127,7 +120,7 @@ func (m *Membership) Members() []string {
 // until the members were first listed. While etcd is unreachable the
 // members last seen stay in force, so checks do not move because of the
 // outage.
-func (m *Membership) Owns(k registry.Key) bool {
+func (m *membership) Owns(k registry.Key) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.members != nil && Owner(m.members, k) == m.cfg.Self.ID
@@ -137,7 +130,7 @@ func (m *Membership) Owns(k registry.Key) bool {
 // done; then it withdraws the membership (so that the others take over at
 // once rather than after the TTL) and returns nil. It returns an error only
 // if the configuration is invalid.
-func (m *Membership) Run(ctx context.Context) error {
+func (m *membership) Run(ctx context.Context) error {
 	if err := m.cfg.validate(); err != nil {
 		return err
 	}
@@ -150,7 +143,7 @@ func (m *Membership) Run(ctx context.Context) error {
 
 // keep holds this server's member key on a lease, granting a new lease
 // whenever the last one is lost.
-func (m *Membership) keep(ctx context.Context) {
+func (m *membership) keep(ctx context.Context) {
 	key := m.cfg.Dir + m.cfg.Self.ID
 	val, _ := json.Marshal(m.cfg.Self)
 	wait := newBackoff()
@@ -197,7 +190,7 @@ func (m *Membership) keep(ctx context.Context) {
 }
 
 // join grants a lease and puts this server's key on it.
-func (m *Membership) join(ctx context.Context, key, val string) (clientv3.LeaseID, error) {
+func (m *membership) join(ctx context.Context, key, val string) (clientv3.LeaseID, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
 	defer cancel()
 	lease, err := m.cfg.Client.Grant(ctx, int64((m.cfg.TTL+time.Second-1)/time.Second))
@@ -212,7 +205,7 @@ func (m *Membership) join(ctx context.Context, key, val string) (clientv3.LeaseI
 
 // follow lists the members and watches them, listing again whenever the
 // watch breaks.
-func (m *Membership) follow(ctx context.Context) {
+func (m *membership) follow(ctx context.Context) {
 	wait := newBackoff()
 	for ctx.Err() == nil {
 		rev, err := m.list(ctx)
@@ -228,7 +221,7 @@ func (m *Membership) follow(ctx context.Context) {
 	}
 }
 
-func (m *Membership) list(ctx context.Context) (int64, error) {
+func (m *membership) list(ctx context.Context) (int64, error) {
 	lctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
 	defer cancel()
 	resp, err := m.cfg.Client.Get(lctx, m.cfg.Dir, clientv3.WithPrefix())
@@ -245,7 +238,7 @@ func (m *Membership) list(ctx context.Context) (int64, error) {
 	return resp.Header.Revision, nil
 }
 
-func (m *Membership) watch(ctx context.Context, rev int64) error {
+func (m *membership) watch(ctx context.Context, rev int64) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	for resp := range m.cfg.Client.Watch(wctx, m.cfg.Dir, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
@@ -274,7 +267,7 @@ func (m *Membership) watch(ctx context.Context, rev int64) error {
 	return errors.New("members watch closed")
 }
 
-func (m *Membership) decode(key, val []byte) (Member, bool) {
+func (m *membership) decode(key, val []byte) (Member, bool) {
 	var mem Member
 	id := strings.TrimPrefix(string(key), m.cfg.Dir)
 	if err := json.Unmarshal(val, &mem); err != nil || mem.ID != id {
@@ -286,7 +279,7 @@ func (m *Membership) decode(key, val []byte) (Member, bool) {
 
 // set makes known the members seen, and tells OnChange if the ids changed.
 // Only follow calls it.
-func (m *Membership) set(known map[string]Member) {
+func (m *membership) set(known map[string]Member) {
 	ids := []string{m.cfg.Self.ID}
 	for id := range known {
 		if id != m.cfg.Self.ID {

@@ -15,9 +15,9 @@ import (
 	"disco/store/etcdstore/etcdtest"
 )
 
-// running is a Membership under test.
+// running is a membership under test.
 type running struct {
-	m      *Membership
+	m      *membership
 	cli    *clientv3.Client
 	cancel context.CancelFunc
 	done   chan error
@@ -33,7 +33,7 @@ func join(t *testing.T, ec *etcdtest.Cluster, id string) *running {
 		t.Fatal(err)
 	}
 	r := &running{cli: cli}
-	r.m = New(Config{Client: cli, Dir: "/m/members/", Self: Member{ID: id}, TTL: 2 * time.Second,
+	r.m = newMembership(membershipConfig{Client: cli, Dir: "/m/members/", Self: Member{ID: id}, TTL: 2 * time.Second,
 		OnChange: func(ms []string) {
 			r.mu.Lock()
 			r.changes = append(r.changes, ms)
@@ -128,7 +128,7 @@ func TestMembership(t *testing.T) {
 // TestMembershipOwnsNothingUntilListed: before it has seen the members, a
 // server owns nothing (rather than everything).
 func TestMembershipOwnsNothingUntilListed(t *testing.T) {
-	m := New(Config{Dir: "/m/members/", Self: Member{ID: "a"}})
+	m := newMembership(membershipConfig{Dir: "/m/members/", Self: Member{ID: "a"}})
 	if m.Owns(registry.Key{Service: "web", ID: "a1"}) || m.Members() != nil {
 		t.Error("a membership that never ran owns instances")
 	}

@@ -9,31 +9,29 @@ import (
 	"disco/registry"
 )
 
-// Local is this server's registry, as the Reporter uses it.
-// *registry.Registry implements it.
-type Local interface {
+// local is this server's registry, as the reporter uses it.
+type local interface {
 	Snapshot() *registry.Snapshot
 	SetHealth(k registry.Key, rev uint64, h registry.Health) bool
 	Reap(ctx context.Context, k registry.Key, rev uint64) (bool, error)
 }
 
-// HealthStore records health results for every server to see.
+// healthStore records health results for every server to see.
 // *etcdstore.Store implements it.
-type HealthStore interface {
-	PutHealth(ctx context.Context, k registry.Key, rev uint64, h registry.Health) error
+type healthStore interface {
+	PutHealth(ctx context.Context, k registry.Key, rev uint64, h registry.Health, heartbeat int64) error
 }
 
-// Reporter is the health.Reporter of a server in a cluster: it records each
-// result in the local registry at once (so this server answers with it
-// without waiting) and writes it to the shared HealthStore in the
-// background, so that the other servers answer the same. Only the latest
+// reporter records the health results of a server in a cluster: each
+// result goes to the local registry at once (so this server answers with
+// it without waiting) and to the shared healthStore in the background, so that the other servers answer the same. Only the latest
 // result of each instance is written; while the store is unreachable the
 // results wait and are written once it is back, and nothing is lost or
 // reordered per instance. Reaps go to the local registry, which commits
 // them to the shared store like any write.
-type Reporter struct {
-	local  Local
-	remote HealthStore
+type reporter struct {
+	local  local
+	remote healthStore
 	log    *slog.Logger
 	wake   chan struct{}
 
@@ -41,32 +39,60 @@ type Reporter struct {
 	pending map[registry.Key]result
 }
 
+// result is a health result waiting to be written.
 type result struct {
 	rev uint64
 	h   registry.Health
+	// heartbeat is the etcd revision of the latest heartbeat from another
+	// server the result answers; 0 for none.
+	heartbeat int64
 }
 
-// NewReporter returns a Reporter. It starts nothing; call Run.
-func NewReporter(local Local, remote HealthStore, log *slog.Logger) *Reporter {
+// newReporter returns a reporter. It starts nothing; call Run.
+func newReporter(local local, remote healthStore, log *slog.Logger) *reporter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Reporter{local: local, remote: remote, log: log.With("component", "cluster"),
+	return &reporter{local: local, remote: remote, log: log.With("component", "cluster"),
 		wake: make(chan struct{}, 1), pending: make(map[registry.Key]result)}
 }
 
 // SetHealth records h locally and queues it for the shared store. It never
 // blocks on the store.
-func (r *Reporter) SetHealth(k registry.Key, rev uint64, h registry.Health) bool {
+func (r *reporter) SetHealth(k registry.Key, rev uint64, h registry.Health) bool {
 	changed := r.local.SetHealth(k, rev, h)
 	r.mu.Lock()
-	r.pending[k] = result{rev, h}
+	r.pending[k] = result{rev, h, r.pending[k].heartbeat}
 	r.mu.Unlock()
+	r.poke()
+	return changed
+}
+
+// Answer queues this server's view of instance k to be written as the
+// answer to the heartbeat recorded at etcd revision heartbeat, which this
+// server has applied: the server that recorded it waits for the answer.
+func (r *reporter) Answer(k registry.Key, heartbeat int64) {
+	in, ok := r.local.Snapshot().Instance(k.Service, k.ID)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	p, queued := r.pending[k]
+	if !queued {
+		p = result{rev: in.Revision, h: in.Health}
+	}
+	p.heartbeat = max(p.heartbeat, heartbeat)
+	r.pending[k] = p
+	r.mu.Unlock()
+	r.poke()
+}
+
+// poke wakes Run.
+func (r *reporter) poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
-	return changed
 }
 
 // Reassert answers a health result another server recorded for instance
@@ -75,7 +101,7 @@ func (r *Reporter) SetHealth(k registry.Key, rev uint64, h registry.Health) bool
 // who owns it now), so it is not applied here, and this server's own view
 // is queued to be written again, so that every server ends up answering
 // with the owner's view. Nothing is written when the two agree.
-func (r *Reporter) Reassert(k registry.Key, rev uint64, h registry.Health) {
+func (r *reporter) Reassert(k registry.Key, rev uint64, h registry.Health) {
 	in, ok := r.local.Snapshot().Instance(k.Service, k.ID)
 	if !ok || in.Revision != rev || len(in.Checks) == 0 ||
 		(in.Health.Status == h.Status && in.Health.Output == h.Output) {
@@ -83,22 +109,19 @@ func (r *Reporter) Reassert(k registry.Key, rev uint64, h registry.Health) {
 	}
 	r.mu.Lock()
 	if _, queued := r.pending[k]; !queued {
-		r.pending[k] = result{in.Revision, in.Health}
+		r.pending[k] = result{rev: in.Revision, h: in.Health}
 	}
 	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
+	r.poke()
 }
 
 // Reap removes instance k through the local registry.
-func (r *Reporter) Reap(ctx context.Context, k registry.Key, rev uint64) (bool, error) {
+func (r *reporter) Reap(ctx context.Context, k registry.Key, rev uint64) (bool, error) {
 	return r.local.Reap(ctx, k, rev)
 }
 
 // Pending returns how many results wait to be written.
-func (r *Reporter) Pending() int {
+func (r *reporter) Pending() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.pending)
@@ -107,7 +130,7 @@ func (r *Reporter) Pending() int {
 // Run writes the queued results to the shared store until ctx is done,
 // retrying while it fails; then it makes one last attempt, of at most a
 // second, and returns nil.
-func (r *Reporter) Run(ctx context.Context) error {
+func (r *reporter) Run(ctx context.Context) error {
 	wait := newBackoff()
 	failing := false
 	for {
@@ -144,7 +167,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 
 // flush writes the pending results, stopping at the first failure; the
 // results not written stay pending unless a newer one came meanwhile.
-func (r *Reporter) flush(ctx context.Context) error {
+func (r *reporter) flush(ctx context.Context) error {
 	r.mu.Lock()
 	batch := r.pending
 	r.pending = make(map[registry.Key]result)
@@ -152,12 +175,15 @@ func (r *Reporter) flush(ctx context.Context) error {
 	var err error
 	for k, res := range batch {
 		if err == nil && ctx.Err() == nil {
-			if err = r.remote.PutHealth(ctx, k, res.rev, res.h); err == nil {
+			if err = r.remote.PutHealth(ctx, k, res.rev, res.h, res.heartbeat); err == nil {
 				continue
 			}
 		}
 		r.mu.Lock()
-		if _, newer := r.pending[k]; !newer {
+		if newer, ok := r.pending[k]; ok {
+			newer.heartbeat = max(newer.heartbeat, res.heartbeat)
+			r.pending[k] = newer
+		} else {
 			r.pending[k] = res
 		}
 		r.mu.Unlock()

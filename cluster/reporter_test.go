@@ -34,13 +34,13 @@ func TestReporter(t *testing.T) {
 		}
 		wctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { st.Watch(wctx, reg); close(done) }()
+		go func() { st.Watch(wctx, reg, nil); close(done) }()
 		t.Cleanup(func() { cancel(); <-done })
 		return reg, st
 	}
 	regA, stA := node("a")
 	regB, _ := node("b")
-	rep := NewReporter(regA, stA, slog.New(slog.DiscardHandler))
+	rep := newReporter(regA, stA, slog.New(slog.DiscardHandler))
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- rep.Run(rctx) }()
@@ -99,16 +99,20 @@ func TestReporter(t *testing.T) {
 	}
 }
 
-// memHealth is an in-memory HealthStore (the etcd one is tested above).
+// memHealth is an in-memory healthStore (the etcd one is tested above).
 type memHealth struct {
 	mu      sync.Mutex
 	written []string
 }
 
-func (m *memHealth) PutHealth(_ context.Context, k registry.Key, rev uint64, h registry.Health) error {
+func (m *memHealth) PutHealth(_ context.Context, k registry.Key, rev uint64, h registry.Health, heartbeat int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.written = append(m.written, fmt.Sprintf("%s@%d %s", k, rev, h.Status))
+	w := fmt.Sprintf("%s@%d %s", k, rev, h.Status)
+	if heartbeat != 0 {
+		w += fmt.Sprintf(" answers %d", heartbeat)
+	}
+	m.written = append(m.written, w)
 	return nil
 }
 
@@ -134,7 +138,7 @@ func TestReassert(t *testing.T) {
 			t.Fatal(err)
 		}
 		store := &memHealth{}
-		rep := NewReporter(reg, store, nil)
+		rep := newReporter(reg, store, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- rep.Run(ctx) }()
@@ -153,6 +157,43 @@ func TestReassert(t *testing.T) {
 		}
 		if got, _ := reg.Snapshot().Instance("web", "a1"); got.Health.Status != registry.StatusCritical {
 			t.Errorf("local health %s, want the owner's critical", got.Health.Status)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// TestAnswer: the answer to a heartbeat is this server's view of the
+// instance, written even when nothing changed, naming the latest
+// heartbeat it answers; a result reported meanwhile keeps that name.
+func TestAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := registry.New(registry.Config{})
+		in, err := registry.NewInstance("web", "a1", registry.Registration{Address: "10.0.0.1", Port: 80,
+			Checks: []registry.Check{{Type: registry.CheckTTL, TTL: registry.Duration(time.Minute)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err = reg.Register(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store := &memHealth{}
+		rep := newReporter(reg, store, nil)
+		rev := in.Revision
+		rep.Answer(in.Key(), 7) // nothing changed: the registry's critical
+		rep.Answer(in.Key(), 5) // older
+		rep.SetHealth(in.Key(), rev, registry.Health{Status: registry.StatusPassing, Output: "heartbeat received"})
+		rep.Answer(registry.Key{Service: "web", ID: "nope"}, 8)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- rep.Run(ctx) }()
+		synctest.Wait()
+		rep.Answer(in.Key(), 9)
+		synctest.Wait()
+		want := fmt.Sprintf("[web/a1@%d passing answers 7 web/a1@%d passing answers 9]", rev, rev)
+		if got := fmt.Sprint(store.get()); got != want {
+			t.Errorf("written %s, want %s", got, want)
 		}
 		cancel()
 		<-done

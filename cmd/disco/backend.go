@@ -27,15 +27,11 @@ type backend struct {
 	close        func() error
 	describe     string
 
-	// With etcd:
+	// With etcd: the client, the store and this server's member id, with
+	// which the store marks what it writes.
 	cli    *clientv3.Client
 	etcd   *etcdstore.Store
 	member string
-	// onHeartbeat receives the heartbeats recorded in etcd, and
-	// foreignHealth decides on other servers' health results; both are set
-	// before the watch starts.
-	onHeartbeat   func(registry.Key)
-	foreignHealth func(registry.Key, uint64, registry.Health) bool
 }
 
 // openBackend opens the store cfg names. It waits for etcd only when it
@@ -61,22 +57,13 @@ func openBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*backe
 	if err != nil {
 		return nil, err
 	}
-	be := &backend{cli: cli, member: memberID(), maxBatch: etcdstore.MaxBatch, close: cli.Close,
-		nextRevision: revisionAllocator()}
-	be.etcd = etcdstore.New(cli, etcdstore.Options{
-		Prefix: cfg.EtcdPrefix, Timeout: cfg.EtcdTimeout, Member: be.member, Logger: log,
-		OnHeartbeat: func(k registry.Key) {
-			if be.onHeartbeat != nil {
-				be.onHeartbeat(k)
-			}
-		},
-		ForeignHealth: func(k registry.Key, rev uint64, h registry.Health) bool {
-			return be.foreignHealth == nil || be.foreignHealth(k, rev, h)
-		},
-	})
-	be.store = be.etcd
-	be.describe = fmt.Sprintf("etcd %s prefix %s member %s", cli.Endpoints(), be.etcd.Prefix(), be.member)
-	return be, nil
+	member := memberID()
+	st := etcdstore.New(cli, etcdstore.Options{Prefix: cfg.EtcdPrefix, Timeout: cfg.EtcdTimeout, Member: member, Logger: log})
+	return &backend{
+		store: st, maxBatch: etcdstore.MaxBatch, nextRevision: revisionAllocator(), close: cli.Close,
+		describe: fmt.Sprintf("etcd %s prefix %s member %s", cli.Endpoints(), st.Prefix(), member),
+		cli:      cli, etcd: st, member: member,
+	}, nil
 }
 
 // load loads reg from the store. With etcd it waits for etcd to answer,

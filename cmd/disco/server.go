@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
 
 	"disco/admin"
 	"disco/cluster"
@@ -22,7 +23,6 @@ import (
 	"disco/health"
 	"disco/notify"
 	"disco/registry"
-	"disco/store/etcdstore"
 	"disco/zones"
 )
 
@@ -30,6 +30,12 @@ import (
 // goes false, listeners close, in-flight work finishes and the store is
 // closed. started, if not nil, is called with the bound addresses once
 // everything is up.
+//
+// It builds the server top to bottom, each part from those before it: the
+// store, the registry loaded from it, the zones and the DNS server bound to
+// its address, the admin listener, the cluster node (with etcd), the health
+// monitor (which checks the node's share, and reports through it), and the
+// admin API. Then it runs every part in one errgroup.
 func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started func(dnsAddr, adminAddr net.Addr)) (err error) {
 	if err := admin.CheckExposure(cfg.AdminAddr, cfg.AdminToken); err != nil {
 		return err
@@ -40,6 +46,9 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 			return err
 		}
 	}
+	metrics := newServerMetrics()
+
+	// The store: a bbolt file of this server's own, or etcd.
 	be, err := openBackend(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -49,13 +58,15 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 			err = fmt.Errorf("close store: %w", cerr)
 		}
 	}()
-	metrics := newServerMetrics()
+
+	// The registry, loaded from the store.
 	reg := registry.New(registry.Config{Store: be.store, MaxBatch: be.maxBatch, CommitDelay: cfg.CommitDelay, NextRevision: be.nextRevision,
 		Logger: log, OnCommit: metrics.onCommit})
 	if err := be.load(ctx, reg, log); err != nil {
 		return err
 	}
 
+	// The zones and the DNS server, bound to its address.
 	reserved, err := discoveryReserved(cfg.Domain)
 	if err != nil {
 		return err
@@ -70,7 +81,6 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		// The zones that loaded are served; the others are reported.
 		log.Error("some zones failed to load", "err", err)
 	}
-
 	// One serving policy for DNS answers, the API's views and the
 	// fail-open log.
 	policy := registry.Policy{ServeWarning: cfg.ServeWarning, MinHealthyPercent: cfg.MinHealthyPercent}
@@ -100,48 +110,38 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 	if err := dnsSrv.Listen(); err != nil {
 		return listenError("--dns-addr", cfg.DNSAddr, err)
 	}
+
+	// The admin listener: its address is part of this server's membership.
 	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {
 		return listenError("--admin-addr", cfg.AdminAddr, err)
 	}
 
+	// The cluster node, when several servers share the registry in etcd.
+	node, err := newNode(cfg, be, reg, dnsSrv.Addr(), adminLn.Addr(), log)
+	if err != nil {
+		return err
+	}
+	if node != nil {
+		metrics.registerCluster(be.etcd.LastSync, func() int { return len(node.Members()) }, node.PendingHealth)
+	}
+
+	// The health monitor: it checks every instance, or in a cluster the
+	// node's share, and reports through the node.
 	monCfg := health.Config{Source: reg, Reporter: reg, Observer: reg, Logger: log,
 		OnCheck: metrics.onCheck, OnLag: metrics.onLag, Checkers: execCheckers(cfg)}
-	type part struct {
-		name string
-		run  func(context.Context) error
+	if node != nil {
+		monCfg.Reporter, monCfg.Owns = node, node.Owns
 	}
-	var clusterParts []part
-	var mon *health.Monitor
-	heartbeat := func(k registry.Key) error { return mon.Heartbeat(k) }
-	if be.etcd != nil {
-		// Several servers share the registry: each checks its share of the
-		// instances and shares the results through etcd.
-		members := cluster.New(cluster.Config{
-			Client: be.cli, Dir: be.etcd.Prefix() + etcdstore.DirMembers, TTL: cfg.MemberTTL, Timeout: cfg.EtcdTimeout,
-			Self:   cluster.Member{ID: be.member, Admin: adminLn.Addr().String(), DNS: dnsSrv.Addr().String(), Started: time.Now().UTC()},
-			Logger: log, OnChange: func([]string) { mon.Rebalance() },
-		})
-		rep := cluster.NewReporter(reg, be.etcd, log)
-		monCfg.Owns, monCfg.Reporter = members.Owns, rep
-		hb := &cluster.Heartbeats{Source: reg, Owns: members.Owns, Local: heartbeat, Forward: be.etcd.PutHeartbeat,
-			Logger: log.With("component", "cluster")}
-		heartbeat, be.onHeartbeat = hb.Heartbeat, hb.Deliver
-		be.foreignHealth = func(k registry.Key, rev uint64, h registry.Health) bool {
-			if !members.Owns(k) {
-				return true
-			}
-			rep.Reassert(k, rev, h)
-			return false
-		}
-		metrics.registerCluster(be.etcd.LastSync, func() int { return len(members.Members()) }, rep.Pending)
-		clusterParts = []part{
-			{"etcd watch", func(ctx context.Context) error { return be.etcd.Watch(ctx, reg) }},
-			{"cluster membership", members.Run},
-			{"health reporter", rep.Run},
-		}
+	mon := health.New(monCfg)
+	// Heartbeats go to the monitor, or in a cluster to the node, which
+	// routes them to the owner's monitor.
+	heartbeat := mon.Heartbeat
+	if node != nil {
+		heartbeat = node.Heartbeat
 	}
-	mon = health.New(monCfg)
+
+	// The admin API.
 	var ready atomic.Bool
 	api := admin.New(admin.Config{
 		Registry:    reg,
@@ -157,32 +157,32 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		Metrics:     promhttp.HandlerFor(metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}),
 	})
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	parts := []part{
-		{"dns", dnsSrv.Run},
-		{"admin", func(ctx context.Context) error { return api.Serve(ctx, adminLn) }},
-		{"health", mon.Run},
-		{"fail-open log", func(ctx context.Context) error {
-			logFailOpen(ctx, reg, policy, log.With("component", "dns"))
-			return nil
-		}},
-		{"reloader", func(ctx context.Context) error { reloadOnHangup(ctx, reloadZones, log); return nil }},
-		{"zone serial", handler.Run},
-		{"notify", notifier.Run},
-	}
-	parts = append(parts, clusterParts...)
-	done := make(chan error, len(parts))
-	for _, p := range parts {
-		go func() {
-			err := p.run(runCtx)
-			if err != nil && !errors.Is(err, context.Canceled) {
-				err = fmt.Errorf("%s: %w", p.name, err)
-			} else {
-				err = nil
+	// Run every part until ctx is done or one of them fails.
+	g, gctx := errgroup.WithContext(ctx)
+	run := func(name string, part func(context.Context) error) {
+		g.Go(func() error {
+			err := part(gctx)
+			switch {
+			case err != nil && !errors.Is(err, context.Canceled):
+				return fmt.Errorf("%s: %w", name, err)
+			case gctx.Err() == nil:
+				return fmt.Errorf("%s stopped unexpectedly", name)
 			}
-			done <- err
-		}()
+			return nil
+		})
+	}
+	run("dns", dnsSrv.Run)
+	run("admin", func(ctx context.Context) error { return api.Serve(ctx, adminLn) })
+	run("health", mon.Run)
+	run("fail-open log", func(ctx context.Context) error {
+		logFailOpen(ctx, reg, policy, log.With("component", "dns"))
+		return nil
+	})
+	run("reloader", func(ctx context.Context) error { reloadOnHangup(ctx, reloadZones, log); return nil })
+	run("zone serial", handler.Run)
+	run("notify", notifier.Run)
+	if node != nil {
+		run("cluster", func(ctx context.Context) error { return node.Run(ctx, mon) })
 	}
 	ready.Store(true)
 	log.Info("disco started", "dns", dnsSrv.Addr().String(), "admin", adminLn.Addr().String(),
@@ -191,36 +191,44 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 		started(dnsSrv.Addr(), adminLn.Addr())
 	}
 
-	var first error
-	running := len(parts)
-	select {
-	case <-ctx.Done():
+	<-gctx.Done()
+	var failure error
+	if ctx.Err() != nil {
 		log.Info("stopping")
-	case first = <-done:
-		running--
-		log.Error("stopping after a failure", "err", first)
+	} else {
+		failure = context.Cause(gctx)
+		log.Error("stopping after a failure", "err", failure)
 	}
 	ready.Store(false)
-	cancel()
-	timeout := time.NewTimer(cfg.ShutdownTimeout)
-	defer timeout.Stop()
-	for ; running > 0; running-- {
-		select {
-		case err := <-done:
-			first = cmpErr(first, err)
-		case <-timeout.C:
-			return errors.Join(first, fmt.Errorf("graceful stop took longer than %s", cfg.ShutdownTimeout))
-		}
-	}
-	log.Info("disco stopped")
-	return first
+	return waitStopped(g, failure, cfg.ShutdownTimeout, log)
 }
 
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
+// waitStopped waits up to timeout for the parts of g to end and returns
+// the first failure.
+func waitStopped(g *errgroup.Group, failure error, timeout time.Duration, log *slog.Logger) error {
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		log.Info("disco stopped")
+		return err
+	case <-t.C:
+		return errors.Join(failure, fmt.Errorf("graceful stop took longer than %s", timeout))
 	}
-	return b
+}
+
+// newNode returns this server's cluster node when the registry is in etcd,
+// and nil otherwise.
+func newNode(cfg serveConfig, be *backend, reg *registry.Registry, dnsAddr, adminAddr net.Addr, log *slog.Logger) (*cluster.Node, error) {
+	if be.etcd == nil {
+		return nil, nil
+	}
+	return cluster.New(cluster.Config{
+		Registry: reg, Store: be.etcd, Client: be.cli, TTL: cfg.MemberTTL, Timeout: cfg.EtcdTimeout, Logger: log,
+		Self: cluster.Member{ID: be.member, Admin: adminAddr.String(), DNS: dnsAddr.String(), Started: time.Now().UTC()},
+	})
 }
 
 // apiReloadZones reloads the zones for the admin API: a zone file with an

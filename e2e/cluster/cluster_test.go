@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -97,8 +98,27 @@ func TestRegisterAnywhereResolveEverywhere(t *testing.T) {
 	t.Logf("propagation from one server's 2xx to another's DNS answer over %d registrations: p50 %s, p99 %s, max %s",
 		n, percentile(delays, .5), percentile(delays, .99), percentile(delays, 1))
 
-	// A ttl check renewed through every server in turn stays passing on all.
+	// A heartbeat through a server that does not check the instance
+	// answers with the owner's result: passing, where it was critical.
 	s[0].mustRegister("tick", "tick-1", "10.2.0.1", 80, `,"checks":[{"type":"ttl","ttl":"3s"}]`)
+	own := owner(t, ec.Endpoints(), s, "tick", "tick-1")
+	other := s[0]
+	if other == own {
+		other = s[1]
+	}
+	waitFor(t, "tick-1 known to "+other.name, 10*time.Second, func() bool { return other.status("tick", "tick-1") != "gone" })
+	if st := other.status("tick", "tick-1"); st != "critical" {
+		t.Fatalf("tick-1 is %s on %s before any heartbeat, want critical", st, other.name)
+	}
+	code, body := other.api(http.MethodPut, "/v1/services/tick/instances/tick-1/heartbeat", "")
+	var view struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(body), &view); code != http.StatusOK || err != nil || view.Status != "passing" {
+		t.Errorf("heartbeat through %s, which does not check tick-1 (%s does): %d %s, want 200 and passing", other.name, own.name, code, body)
+	}
+
+	// A ttl check renewed through every server in turn stays passing on all.
 	for round := range 6 {
 		srv := s[round%3]
 		waitFor(t, "tick-1 known to "+srv.name, 10*time.Second, func() bool { return srv.status("tick", "tick-1") != "gone" })

@@ -24,7 +24,7 @@ func benchNode(b *testing.B, cli *clientv3.Client, member string) *registry.Regi
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { st.Watch(ctx, reg); close(done) }()
+	go func() { st.Watch(ctx, reg, nil); close(done) }()
 	b.Cleanup(func() { cancel(); <-done })
 	return reg
 }

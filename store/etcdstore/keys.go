@@ -40,6 +40,9 @@ type healthRecord struct {
 	Revision uint64          `json:"revision"`
 	// By is the member that wrote it.
 	By string `json:"by"`
+	// Heartbeat is the etcd revision of the latest heartbeat record the
+	// result answers; 0 for none.
+	Heartbeat int64 `json:"heartbeat,omitempty"`
 }
 
 func (h healthRecord) health() registry.Health {

@@ -2,8 +2,9 @@
 // servers share one registry. It implements registry.Store — a write is
 // acknowledged only once etcd committed it, one transaction per group
 // commit — and Watch feeds each server's registry with what the others
-// wrote. It also keeps the instances' health and ttl heartbeats in etcd, so
-// that every server answers the same.
+// wrote. It also records the instances' health and ttl heartbeats in etcd
+// (PutHealth, PutHeartbeat) and hands those of the other servers to a
+// Cluster, which decides what to do with them (package cluster).
 //
 // The records are JSON, as the bbolt store writes them (see the store
 // package's codec), under a key prefix; see keys.go for the layout.
@@ -62,13 +63,6 @@ type Options struct {
 	Member string
 	// Logger receives the store's logs; nil discards them.
 	Logger *slog.Logger
-	// OnHeartbeat, if set, is called by Watch for every heartbeat written
-	// by any server, with the instance's key.
-	OnHeartbeat func(k registry.Key)
-	// ForeignHealth, if set, is asked by Watch about each health result
-	// another server recorded, before it is applied; false leaves it out
-	// (this server checks the instance itself).
-	ForeignHealth func(k registry.Key, rev uint64, h registry.Health) bool
 	// ProgressInterval is how often Watch asks etcd whether it is caught up
 	// (which is what LastSync measures); DefaultProgressInterval when zero.
 	ProgressInterval time.Duration
@@ -77,15 +71,13 @@ type Options struct {
 // Store is a registry.Store in etcd. Its methods are safe for concurrent
 // use.
 type Store struct {
-	cli         *clientv3.Client
-	prefix      string
-	timeout     time.Duration
-	progress    time.Duration
-	member      string
-	log         *slog.Logger
-	onHeartbeat func(registry.Key)
-	foreign     func(registry.Key, uint64, registry.Health) bool
-	endpoints   string
+	cli       *clientv3.Client
+	prefix    string
+	timeout   time.Duration
+	progress  time.Duration
+	member    string
+	log       *slog.Logger
+	endpoints string
 
 	mu sync.Mutex
 	// own maps the registry keys this server committed to the etcd
@@ -108,8 +100,7 @@ var _ registry.Store = (*Store)(nil)
 // closes cli.
 func New(cli *clientv3.Client, opts Options) *Store {
 	s := &Store{cli: cli, prefix: opts.Prefix, timeout: opts.Timeout, progress: opts.ProgressInterval,
-		member: opts.Member, log: opts.Logger, onHeartbeat: opts.OnHeartbeat, foreign: opts.ForeignHealth,
-		own: make(map[string]int64)}
+		member: opts.Member, log: opts.Logger, own: make(map[string]int64)}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
@@ -395,8 +386,12 @@ func (s *Store) unavailable(what string, err error) error {
 
 // PutHealth records the health of instance k at revision rev, as this
 // server's checks concluded it, if the instance is still registered.
-func (s *Store) PutHealth(ctx context.Context, k registry.Key, rev uint64, h registry.Health) error {
-	val, err := json.Marshal(healthRecord{Status: h.Status, Output: h.Output, Since: h.Since.UTC(), Revision: rev, By: s.member})
+// heartbeat, if not 0, is the etcd revision of the latest heartbeat record
+// (PutHeartbeat) the result takes into account: the answer to it, for the
+// server that recorded the heartbeat.
+func (s *Store) PutHealth(ctx context.Context, k registry.Key, rev uint64, h registry.Health, heartbeat int64) error {
+	val, err := json.Marshal(healthRecord{Status: h.Status, Output: h.Output, Since: h.Since.UTC(), Revision: rev,
+		By: s.member, Heartbeat: heartbeat})
 	if err != nil {
 		return fmt.Errorf("encode health of %s: %w", k, err)
 	}
@@ -411,34 +406,26 @@ func (s *Store) PutHealth(ctx context.Context, k registry.Key, rev uint64, h reg
 }
 
 // PutHeartbeat records a heartbeat of instance k's ttl checks for the
-// server that checks it (see Options.OnHeartbeat). The error wraps
+// server that checks it (whose Watch hands it to Cluster.RemoteHeartbeat)
+// and returns the etcd revision of the record. The error wraps
 // registry.ErrNotFound when the instance is not registered, and
 // registry.ErrUnavailable when etcd did not take it.
-func (s *Store) PutHeartbeat(ctx context.Context, k registry.Key) error {
+func (s *Store) PutHeartbeat(ctx context.Context, k registry.Key) (int64, error) {
 	val, err := json.Marshal(heartbeatRecord{At: time.Now().UTC(), By: s.member})
 	if err != nil {
-		return fmt.Errorf("encode heartbeat of %s: %w", k, err)
+		return 0, fmt.Errorf("encode heartbeat of %s: %w", k, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.Version(s.instanceKey(k)), ">", 0)).
 		Then(clientv3.OpPut(s.heartbeatKey(k), string(val))).Commit()
 	if err != nil {
-		return fmt.Errorf("heartbeat %s: %w: %w", k, registry.ErrUnavailable, s.unavailable("record the heartbeat", err))
+		return 0, fmt.Errorf("heartbeat %s: %w: %w", k, registry.ErrUnavailable, s.unavailable("record the heartbeat", err))
 	}
 	if !resp.Succeeded {
-		return registry.NotFound("instance %q of service %q is not registered", k.ID, k.Service).In("heartbeat " + k.String())
+		return 0, registry.NotFound("instance %q of service %q is not registered", k.ID, k.Service).In("heartbeat " + k.String())
 	}
-	return nil
-}
-
-// applyHealth applies a health record another server wrote, unless
-// Options.ForeignHealth leaves it out.
-func (s *Store) applyHealth(t Target, k registry.Key, h healthRecord) {
-	if s.foreign != nil && !s.foreign(k, h.Revision, h.health()) {
-		return
-	}
-	t.SetHealth(k, h.Revision, h.health())
+	return resp.Header.Revision, nil
 }
 
 // isOwn reports whether the registry already reflects the record at key

@@ -30,8 +30,36 @@ type node struct {
 	cancel context.CancelFunc
 	done   chan error
 
+	// keep names the instance whose health results from other servers
+	// this node leaves out, as the server that checks it does.
+	keep string
+
 	mu         sync.Mutex
 	heartbeats []registry.Key
+	// health records the health results Watch handed over, as "id status
+	// heartbeat".
+	health []string
+	// heartbeatRevs records the revisions of the heartbeats.
+	heartbeatRevs []int64
+}
+
+// RemoteHealth implements etcdstore.Cluster: it records the result and
+// applies it unless it is for n.keep.
+func (n *node) RemoteHealth(k registry.Key, rev uint64, h registry.Health, heartbeat int64) {
+	n.mu.Lock()
+	n.health = append(n.health, fmt.Sprintf("%s %s %d", k.ID, h.Status, heartbeat))
+	n.mu.Unlock()
+	if k.ID != n.keep {
+		n.reg.SetHealth(k, rev, h)
+	}
+}
+
+// RemoteHeartbeat implements etcdstore.Cluster: it records the heartbeat.
+func (n *node) RemoteHeartbeat(k registry.Key, rev int64) {
+	n.mu.Lock()
+	n.heartbeats = append(n.heartbeats, k)
+	n.heartbeatRevs = append(n.heartbeatRevs, rev)
+	n.mu.Unlock()
 }
 
 // newNode loads a registry from etcd under prefix and starts watching.
@@ -40,12 +68,7 @@ func newNode(t *testing.T, cli *clientv3.Client, prefix, member string) *node {
 	n := &node{t: t, logs: &syncBuffer{}}
 	n.st = etcdstore.New(cli, etcdstore.Options{Prefix: prefix, Member: member, Timeout: 2 * time.Second,
 		ProgressInterval: 100 * time.Millisecond,
-		Logger:           slog.New(slog.NewTextHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		OnHeartbeat: func(k registry.Key) {
-			n.mu.Lock()
-			n.heartbeats = append(n.heartbeats, k)
-			n.mu.Unlock()
-		}})
+		Logger:           slog.New(slog.NewTextHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	n.reg = registry.New(registry.Config{Store: n.st, MaxBatch: etcdstore.MaxBatch})
 	if err := n.reg.Load(context.Background()); err != nil {
 		t.Fatal(err)
@@ -58,7 +81,7 @@ func newNode(t *testing.T, cli *clientv3.Client, prefix, member string) *node {
 func (n *node) watch() {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel, n.done = cancel, make(chan error, 1)
-	go func() { n.done <- n.st.Watch(ctx, n.reg) }()
+	go func() { n.done <- n.st.Watch(ctx, n.reg, n) }()
 }
 
 func (n *node) stop() {
@@ -178,14 +201,14 @@ func TestCommitAndLoad(t *testing.T) {
 	if _, err := a.reg.SetMaintenance(ctx, "web", "a1", true, "rack move"); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.st.PutHealth(ctx, a2.Key(), a2.Revision, registry.Health{Status: registry.StatusPassing, Output: "connected"}); err != nil {
+	if err := a.st.PutHealth(ctx, a2.Key(), a2.Revision, registry.Health{Status: registry.StatusPassing, Output: "connected"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	a3 := a.register("a3", "10.0.0.3:80", tcp)
-	if err := a.st.PutHealth(ctx, a3.Key(), a3.Revision, registry.Health{Status: registry.StatusPassing, Output: "up"}); err != nil {
+	if err := a.st.PutHealth(ctx, a3.Key(), a3.Revision, registry.Health{Status: registry.StatusPassing, Output: "up"}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.st.PutHeartbeat(ctx, a3.Key()); err != nil {
+	if _, err := a.st.PutHeartbeat(ctx, a3.Key()); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := fmt.Sprint(keys(t, cli, "/t1/")),
@@ -223,7 +246,7 @@ func TestWatch(t *testing.T) {
 	in := a.register("a1", "10.0.0.1:80", tcp)
 	b.waitFor("a1 registered through a", has("a1"))
 	// b learns a's health results; a does not apply its own again.
-	if err := a.st.PutHealth(ctx, in.Key(), in.Revision, registry.Health{Status: registry.StatusPassing, Output: "connected"}); err != nil {
+	if err := a.st.PutHealth(ctx, in.Key(), in.Revision, registry.Health{Status: registry.StatusPassing, Output: "connected"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	b.waitFor("a1 passing", func(s *registry.Snapshot) bool {
@@ -303,30 +326,32 @@ func TestConcurrentWriters(t *testing.T) {
 }
 
 // TestHeartbeats: a heartbeat written through one server reaches every
-// server's OnHeartbeat; one for an unknown instance is refused.
+// server's Cluster with its revision; one for an unknown instance is
+// refused.
 func TestHeartbeats(t *testing.T) {
 	ec := etcdtest.Start(t, 1)
 	cli := ec.Client()
 	a := newNode(t, cli, "/h/", "a")
 	b := newNode(t, cli, "/h/", "b")
 	in := a.register("a1", "10.0.0.1:80", registry.Check{Type: registry.CheckTTL, TTL: registry.Duration(time.Minute)})
-	if err := a.st.PutHeartbeat(context.Background(), in.Key()); err != nil {
+	rev, err := a.st.PutHeartbeat(context.Background(), in.Key())
+	if err != nil {
 		t.Fatal(err)
 	}
-	err := a.st.PutHeartbeat(context.Background(), registry.Key{Service: "web", ID: "nope"})
-	if !errors.Is(err, registry.ErrNotFound) {
+	if _, err = a.st.PutHeartbeat(context.Background(), registry.Key{Service: "web", ID: "nope"}); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("heartbeat of an unknown instance: %v, want ErrNotFound", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
+	want := fmt.Sprintf("[web/a1] [%d]", rev)
 	for {
 		b.mu.Lock()
-		got := fmt.Sprint(b.heartbeats)
+		got := fmt.Sprint(b.heartbeats, " ", b.heartbeatRevs)
 		b.mu.Unlock()
-		if got == "[web/a1]" {
+		if got == want {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("b's heartbeats: %s, want [web/a1]", got)
+			t.Fatalf("b's heartbeats: %s, want %s", got, want)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -343,7 +368,7 @@ func TestCompaction(t *testing.T) {
 	b := newNode(t, cli, "/k/", "b")
 	kept := a.register("kept", "10.0.0.1:80", tcp)
 	a.register("gone", "10.0.0.2:80")
-	if err := a.st.PutHealth(ctx, kept.Key(), kept.Revision, registry.Health{Status: registry.StatusPassing, Output: "connected"}); err != nil {
+	if err := a.st.PutHealth(ctx, kept.Key(), kept.Revision, registry.Health{Status: registry.StatusPassing, Output: "connected"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	b.waitFor("kept passing and gone registered", func(s *registry.Snapshot) bool {
@@ -439,23 +464,16 @@ func TestLastSync(t *testing.T) {
 	advances("after etcd came back")
 }
 
-// TestForeignHealth: Options.ForeignHealth decides which of the other
-// servers' health results are applied.
-func TestForeignHealth(t *testing.T) {
+// TestClusterHealth: Watch hands the other servers' health results to the
+// Cluster, with the heartbeat each answers, and the Cluster decides which
+// are applied.
+func TestClusterHealth(t *testing.T) {
 	ec := etcdtest.Start(t, 1)
 	cli := ec.Client()
 	ctx := context.Background()
 	a := newNode(t, cli, "/f/", "a")
-	var asked []string
-	var mu sync.Mutex
-	st := etcdstore.New(cli, etcdstore.Options{Prefix: "/f/", Member: "b",
-		ForeignHealth: func(k registry.Key, _ uint64, h registry.Health) bool {
-			mu.Lock()
-			asked = append(asked, k.ID+" "+string(h.Status))
-			mu.Unlock()
-			return k.ID != "mine"
-		}})
-	b := &node{t: t, st: st, logs: &syncBuffer{}, reg: registry.New(registry.Config{Store: st})}
+	st := etcdstore.New(cli, etcdstore.Options{Prefix: "/f/", Member: "b"})
+	b := &node{t: t, st: st, logs: &syncBuffer{}, reg: registry.New(registry.Config{Store: st}), keep: "mine"}
 	if err := b.reg.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -463,8 +481,8 @@ func TestForeignHealth(t *testing.T) {
 	t.Cleanup(b.stop)
 	mine := a.register("mine", "10.0.0.1:80", tcp)
 	theirs := a.register("theirs", "10.0.0.2:80", tcp)
-	for _, in := range []*registry.Instance{mine, theirs} {
-		if err := a.st.PutHealth(ctx, in.Key(), in.Revision, registry.Health{Status: registry.StatusPassing, Output: "ok"}); err != nil {
+	for i, in := range []*registry.Instance{mine, theirs} {
+		if err := a.st.PutHealth(ctx, in.Key(), in.Revision, registry.Health{Status: registry.StatusPassing, Output: "ok"}, int64(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -475,10 +493,10 @@ func TestForeignHealth(t *testing.T) {
 	if in, _ := b.reg.Snapshot().Instance("web", "mine"); in.Status() != registry.StatusCritical {
 		t.Errorf("mine is %s on b, want left critical", in.Status())
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if got := fmt.Sprint(asked); got != "[mine passing theirs passing]" {
-		t.Errorf("asked about %s", got)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if got := fmt.Sprint(b.health); got != "[mine passing 0 theirs passing 1]" {
+		t.Errorf("handed over %s", got)
 	}
 }
 

@@ -24,23 +24,39 @@ type Target interface {
 	SetHealth(k registry.Key, rev uint64, h registry.Health) bool
 }
 
+// Cluster acts on the health results and heartbeats the servers record,
+// which Watch hands to it in order with the registry's changes.
+// *cluster.Node implements it.
+type Cluster interface {
+	// RemoteHealth receives a health result another server recorded for
+	// instance k at revision rev; heartbeat is the etcd revision of the
+	// latest heartbeat the result answers (0 for none). It decides
+	// whether the result goes to the registry.
+	RemoteHealth(k registry.Key, rev uint64, h registry.Health, heartbeat int64)
+	// RemoteHeartbeat receives a heartbeat of instance k's ttl checks,
+	// recorded by any server at etcd revision rev.
+	RemoteHeartbeat(k registry.Key, rev int64)
+}
+
 // Watch keeps t up to date with what the other servers write under the
 // prefix, from the revision Load read, until ctx is done: registrations,
 // deregistrations and settings through t.ApplyRemote (leaving out this
-// server's own commits, which t already holds), health results of other
-// servers through t.SetHealth, and heartbeats through Options.OnHeartbeat.
+// server's own commits, which t already holds); health results of other
+// servers and heartbeats through cl, or, when cl is nil, health results
+// through t.SetHealth and heartbeats nowhere (a server that checks no
+// instance).
 //
 // When etcd is unreachable it waits, leaving t as it is, and resumes from
 // the last revision it saw once etcd is back; if etcd has compacted that
 // revision away meanwhile, it reads the whole prefix again and applies the
 // difference. It returns nil once ctx is done.
-func (s *Store) Watch(ctx context.Context, t Target) error {
+func (s *Store) Watch(ctx context.Context, t Target, cl Cluster) error {
 	s.mu.Lock()
 	rev := s.loaded
 	s.mu.Unlock()
 	wait := 100 * time.Millisecond
 	for {
-		next, err := s.watchFrom(ctx, t, rev)
+		next, err := s.watchFrom(ctx, t, cl, rev)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -50,7 +66,7 @@ func (s *Store) Watch(ctx context.Context, t Target) error {
 		rev = next
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			s.log.Warn("watch fell behind etcd's compaction; reading the registry again", "revision", rev)
-			if rev, err = s.reload(ctx, t, rev); err == nil {
+			if rev, err = s.reload(ctx, t, cl, rev); err == nil {
 				continue
 			}
 		}
@@ -66,7 +82,7 @@ func (s *Store) Watch(ctx context.Context, t Target) error {
 
 // watchFrom watches the prefix from revision rev+1 until the watch fails or
 // ctx is done, and returns the last revision it delivered.
-func (s *Store) watchFrom(ctx context.Context, t Target, rev int64) (int64, error) {
+func (s *Store) watchFrom(ctx context.Context, t Target, cl Cluster, rev int64) (int64, error) {
 	// Require a leader: a member cut off from the others ends the watch
 	// rather than leave it silently stale.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
@@ -102,7 +118,7 @@ func (s *Store) watchFrom(ctx context.Context, t Target, rev int64) (int64, erro
 				}
 				s.markSync()
 			case len(resp.Events) > 0:
-				rev = s.apply(t, resp.Events)
+				rev = s.apply(t, cl, resp.Events)
 				s.reached(rev)
 				s.markSync()
 			}
@@ -112,7 +128,7 @@ func (s *Store) watchFrom(ctx context.Context, t Target, rev int64) (int64, erro
 
 // apply delivers one watch response's events to t in order and returns the
 // revision of the last.
-func (s *Store) apply(t Target, events []*clientv3.Event) int64 {
+func (s *Store) apply(t Target, cl Cluster, events []*clientv3.Event) int64 {
 	var (
 		changes []registry.Change
 		keys    []string
@@ -156,12 +172,12 @@ func (s *Store) apply(t Target, events []*clientv3.Event) int64 {
 				}
 				flush()
 				s.reached(ev.Kv.ModRevision)
-				s.applyHealth(t, k, h)
+				applyHealth(t, cl, k, h)
 			case strings.HasPrefix(rel, dirHeartbeats) && put:
 				k, ok := splitKey(strings.TrimPrefix(rel, dirHeartbeats))
-				if ok && s.onHeartbeat != nil {
+				if ok && cl != nil {
 					flush()
-					s.onHeartbeat(k)
+					cl.RemoteHeartbeat(k, ev.Kv.ModRevision)
 				}
 			}
 			return registry.Change{}, false, nil
@@ -185,7 +201,7 @@ func (s *Store) apply(t Target, events []*clientv3.Event) int64 {
 // record is applied again (an instance at an unchanged revision keeps its
 // health), instances no longer stored are removed, and other servers'
 // health results are applied. It returns the revision read.
-func (s *Store) reload(ctx context.Context, t Target, prev int64) (int64, error) {
+func (s *Store) reload(ctx context.Context, t Target, cl Cluster, prev int64) (int64, error) {
 	gctx, cancel := context.WithTimeout(ctx, 10*s.timeout)
 	defer cancel()
 	resp, err := s.cli.Get(gctx, s.prefix, clientv3.WithPrefix())
@@ -225,7 +241,7 @@ func (s *Store) reload(ctx context.Context, t Target, prev int64) (int64, error)
 		k, ok := splitKey(strings.TrimPrefix(rel, dirHealth))
 		h, err := decodeHealth(kv.Value)
 		if ok && err == nil && h.By != s.member {
-			s.applyHealth(t, k, h)
+			applyHealth(t, cl, k, h)
 		}
 	}
 	s.passed(rev)
@@ -233,4 +249,14 @@ func (s *Store) reload(ctx context.Context, t Target, prev int64) (int64, error)
 	s.markSync()
 	s.log.Info("registry read from etcd again", "revision", rev, "previous", prev)
 	return rev, nil
+}
+
+// applyHealth hands a health record another server wrote to cl, or to t
+// when cl is nil.
+func applyHealth(t Target, cl Cluster, k registry.Key, h healthRecord) {
+	if cl == nil {
+		t.SetHealth(k, h.Revision, h.health())
+		return
+	}
+	cl.RemoteHealth(k, h.Revision, h.health(), h.Heartbeat)
 }
