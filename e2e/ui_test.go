@@ -164,6 +164,7 @@ func TestStatusPage(t *testing.T) {
 // TestStatusPageManyServices checks that the page stays usable with 1,000
 // services: pages of them, and a filter.
 func TestStatusPageManyServices(t *testing.T) {
+	t.Parallel()
 	b := browser(t)
 	d := startDisco(t)
 	var wg sync.WaitGroup
