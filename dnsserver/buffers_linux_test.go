@@ -56,7 +56,7 @@ func TestUDPBuffers(t *testing.T) {
 		for _, c := range srv.udp {
 			c.Close()
 		}
-		srv.tcp.Close()
+		srv.tcp.ln.Close()
 	}()
 	privileged := hasNetAdmin(t)
 	for i, c := range srv.udp {

@@ -1,11 +1,11 @@
 package dnsserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -55,12 +55,13 @@ func lowerInPlace(b []byte) {
 
 // appendKey appends to key the fast-path cache key of the query pkt
 // (read by readMessage as m): the lower-cased question name in wire form,
-// the type, and the EDNS shape (DO bit and size limit). It reports false
+// the type, and the EDNS shape (DO bit and size limit: the UDP limit, or
+// 65535 over TCP). It reports false
 // for a query the fast path does not answer: anything but a standard
 // query (QR=0, opcode QUERY, TC=0) for one question of class IN,
 // optionally with one OPT of version 0, or a question for a zone
 // transfer, ANY or a meta type.
-func appendKey(pkt []byte, m *wireMsg, key []byte) (_ []byte, ok bool) {
+func appendKey(pkt []byte, m *wireMsg, key []byte, tcp bool) (_ []byte, ok bool) {
 	if m.flags&0xfa00 != 0 || !m.question() || !m.plain() || m.qclass != dns.ClassINET ||
 		m.edns() && m.ednsVersion() != 0 {
 		return key, false
@@ -80,6 +81,9 @@ func appendKey(pkt []byte, m *wireMsg, key []byte) (_ []byte, ok bool) {
 		if m.do() {
 			shape |= 2
 		}
+	}
+	if tcp {
+		limit = dns.MaxMsgSize
 	}
 	key = binary.BigEndian.AppendUint16(key, m.qtype)
 	key = append(key, shape)
@@ -146,55 +150,36 @@ func (a *answerCache) get(key []byte) (*cached, bool) {
 	return a.lru.Get(unsafe.String(unsafe.SliceData(key), len(key)))
 }
 
-// scratch is per-goroutine working memory of the UDP path.
-type scratch struct {
-	key []byte
-	out []byte
-	// conn is the socket the packets came in on, where answers computed
-	// later (UPDATE) are sent; nil answers them in place.
-	conn *net.UDPConn
-	// from is the client of the packet being answered (zero when the
-	// loop does not decode it); transfer rules match it.
-	from netip.AddrPort
-}
-
-func newScratch() *scratch {
-	return &scratch{key: make([]byte, 0, 300), out: make([]byte, 0, dns.MaxMsgSize)}
-}
-
-// serveUDP answers one UDP query packet from the client at from. It
-// returns the response packet (in s's memory, valid until the next call)
-// or nil to stay silent. from is only read by the query log: callers may
-// pass the zero value when h.qlog is nil.
-func (h *Handler) serveUDP(pkt []byte, from netip.AddrPort, s *scratch) []byte {
-	s.from = from
-	if isUpdate(pkt) {
-		return h.serveUpdateUDP(pkt, from, s.conn)
+// AnswerWire answers the message q.Wire (see Answerer): a malformed
+// message as the wire reader decides, a query the answer cache covers from
+// it, anything else by the full path.
+func (h *Handler) AnswerWire(q *Query) Reply {
+	m, fault := readMessage(q.Wire)
+	r := h.answerWire(q, &m, fault)
+	r.Qtype = m.qtype
+	if r.Wire != nil {
+		r.Answered = true
+		r.Size = len(r.Wire)
+		r.Truncated = len(r.Wire) > 2 && r.Wire[2]&0x02 != 0
 	}
-	if h.qlog != nil {
-		return h.serveUDPLogged(pkt, from, s)
-	}
-	m, fault := readMessage(pkt)
-	out, _ := h.answerUDP(pkt, &m, fault, s)
-	return out
+	return r
 }
 
-// answerUDP answers one UDP query packet, read by readMessage as m with
-// fault, like serveUDP, and also returns the response code counted.
-func (h *Handler) answerUDP(pkt []byte, m *wireMsg, fault msgFault, s *scratch) (out []byte, rcode int) {
+// answerWire answers the message q.Wire, read by readMessage as m with
+// fault.
+func (h *Handler) answerWire(q *Query, m *wireMsg, fault msgFault) Reply {
+	pkt := q.Wire
 	if fault != msgOK || m.response() {
-		out = formErr(pkt, m, fault, s.out[:0])
-		if out == nil {
-			h.stats.dropped.Add(1)
-			return nil, 0
-		}
-		h.stats.count(transportUDP, m.qtype, dns.RcodeFormatError)
-		return out, dns.RcodeFormatError
+		out := formErr(pkt, m, fault, q.Out[:0])
+		return Reply{Wire: out, Rcode: dns.RcodeFormatError, Close: fault != msgOK}
 	}
-	key, ok := appendKey(pkt, m, s.key[:0])
-	s.key = key
+	if m.opcode() == dns.OpcodeUpdate {
+		return h.updateLater(q, m)
+	}
+	key, ok := appendKey(pkt, m, q.key[:0], q.Transport == TransportTCP)
+	q.key = key
 	if !ok {
-		return h.slowUDP(pkt, m, s)
+		return h.slowPath(q, m)
 	}
 	st := h.zone.current()
 	snap, zs := st.snap, st.zs
@@ -207,7 +192,7 @@ func (h *Handler) answerUDP(pkt []byte, m *wireMsg, fault msgFault, s *scratch) 
 		h.stats.cacheMisses.Add(1)
 		c = h.build(key, m, st, zgen)
 		if c == nil {
-			return h.slowUDP(pkt, m, s)
+			return h.slowPath(q, m)
 		}
 	} else {
 		h.stats.cacheHits.Add(1)
@@ -216,7 +201,7 @@ func (h *Handler) answerUDP(pkt []byte, m *wireMsg, fault msgFault, s *scratch) 
 	if len(c.variants) > 1 {
 		i = rand.IntN(len(c.variants))
 	}
-	out = append(s.out[:0], c.variants[i]...)
+	out := append(q.Out[:0], c.variants[i]...)
 	if c.serialAt != nil {
 		for _, off := range c.serialAt[i] {
 			binary.BigEndian.PutUint32(out[off:], st.serial)
@@ -226,11 +211,7 @@ func (h *Handler) answerUDP(pkt []byte, m *wireMsg, fault msgFault, s *scratch) 
 	out[2] = out[2]&^0x01 | pkt[2]&0x01                        // RD copied
 	out[3] = out[3]&^0x10 | pkt[3]&0x10                        // CD copied
 	copy(out[headerLen:m.qnameEnd], pkt[headerLen:m.qnameEnd]) // the question as sent
-	h.stats.count(transportUDP, m.qtype, c.rcode)
-	if c.truncated {
-		h.stats.truncated.Add(1)
-	}
-	return out, c.rcode
+	return Reply{Wire: out, Rcode: c.rcode}
 }
 
 // build computes and caches the answer for a fast-path key of the query
@@ -249,7 +230,7 @@ func (h *Handler) build(key []byte, m *wireMsg, st *zoneState, zgen uint64) *cac
 	if resp == nil || resp.Rcode == dns.RcodeServerFailure {
 		return nil
 	}
-	limit := sizeLimit(req, true)
+	limit := int(binary.BigEndian.Uint16(key[len(key)-2:])) // as appendKey put it
 	answers := resp.Answer
 	n := min(longestRRset(answers), maxVariants)
 	c := &cached{zgen: zgen, service: strings.Clone(dep.service), svc: dep.svc, all: dep.all, version: dep.version, rcode: resp.Rcode, variants: make([][]byte, 0, max(n, 1)),
@@ -276,11 +257,12 @@ func (h *Handler) build(key []byte, m *wireMsg, st *zoneState, zgen uint64) *cac
 	return c
 }
 
-// slowUDP answers a well-formed query the fast path does not handle with
-// the full path. A simple query becomes a dns.Msg without a second parse;
-// a message with more to it (a TSIG, the records of an UPDATE) is unpacked
-// by miekg/dns in full.
-func (h *Handler) slowUDP(pkt []byte, m *wireMsg, s *scratch) (out []byte, rcode int) {
+// slowPath answers a well-formed query the answer cache does not cover
+// with the full path. A simple query becomes a dns.Msg without a second
+// parse; a message with more to it (a TSIG, the records of an IXFR) is
+// unpacked by miekg/dns in full.
+func (h *Handler) slowPath(q *Query, m *wireMsg) Reply {
+	pkt := q.Wire
 	var req *dns.Msg
 	var err error
 	if m.simple() {
@@ -291,43 +273,33 @@ func (h *Handler) slowUDP(pkt []byte, m *wireMsg, s *scratch) (out []byte, rcode
 	}
 	if err != nil {
 		h.log.Debug("unpack query", "err", err)
-		out = formErr(pkt, m, msgMalformed, s.out[:0])
-		if out == nil {
-			h.stats.dropped.Add(1)
-			return nil, 0
-		}
-		h.stats.count(transportUDP, m.qtype, dns.RcodeFormatError)
-		return out, dns.RcodeFormatError
+		return Reply{Wire: formErr(pkt, m, msgMalformed, q.Out[:0]), Rcode: dns.RcodeFormatError}
+	}
+	tcp := q.Transport == TransportTCP
+	if tcp && isTransfer(req) {
+		// A transfer streams: the transport serves it on its own.
+		return Reply{Later: &Request{Wire: bytes.Clone(pkt), Msg: req, TCP: true, Remote: q.Remote}}
 	}
 	if needsServe(req) {
-		// Signed, or a zone transfer: the path that checks TSIG.
-		w := &packetWriter{buf: s.out[:0]}
-		res := h.serve(context.Background(), Request{Wire: pkt, Msg: req, Remote: s.from}, w)
-		if !res.answered || w.out == nil {
-			h.stats.dropped.Add(1)
-			return nil, 0
+		// Signed, or a zone transfer over UDP: the path that checks TSIG.
+		w := &packetWriter{buf: q.Out[:0]}
+		r := h.Serve(context.Background(), Request{Wire: pkt, Msg: req, TCP: tcp, Remote: q.Remote}, w)
+		if !r.Answered || w.out == nil {
+			return Reply{}
 		}
-		h.stats.count(transportUDP, m.qtype, res.rcode)
-		if res.truncated {
-			h.stats.truncated.Add(1)
-		}
-		return w.out, res.rcode
+		r.Wire = w.out
+		return r
 	}
-	resp := h.Respond(req, true)
+	resp := h.Respond(req, !tcp)
 	if resp == nil {
-		h.stats.dropped.Add(1)
-		return nil, 0
+		return Reply{}
 	}
-	out, err = resp.PackBuffer(s.out[:cap(s.out)])
+	out, err := resp.PackBuffer(q.Out[:cap(q.Out)])
 	if err != nil {
 		h.log.Debug("pack response", "err", err)
-		return nil, 0
+		return Reply{}
 	}
-	h.stats.count(transportUDP, m.qtype, resp.Rcode)
-	if resp.Truncated {
-		h.stats.truncated.Add(1)
-	}
-	return out, resp.Rcode
+	return Reply{Wire: out, Rcode: resp.Rcode}
 }
 
 func qtypeOf(m *dns.Msg) uint16 {
@@ -337,7 +309,7 @@ func qtypeOf(m *dns.Msg) uint16 {
 	return m.Question[0].Qtype
 }
 
-// packetWriter keeps the one message of a UDP response.
+// packetWriter keeps the one message of a response.
 type packetWriter struct {
 	buf []byte
 	out []byte
@@ -345,7 +317,7 @@ type packetWriter struct {
 
 func (p *packetWriter) WriteMessage(wire []byte, _ time.Time) error {
 	if p.out != nil {
-		return errors.New("a UDP response is one message")
+		return errors.New("this response is one message")
 	}
 	p.out = append(p.buf, wire...)
 	return nil

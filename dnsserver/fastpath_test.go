@@ -14,7 +14,7 @@ import (
 )
 
 // fastQuery packs a query and runs it through the UDP path.
-func fastQuery(t testing.TB, h *Handler, s *scratch, req *dns.Msg) *dns.Msg {
+func fastQuery(t testing.TB, h *Handler, s *Query, req *dns.Msg) *dns.Msg {
 	t.Helper()
 	pkt, err := req.Pack()
 	if err != nil {

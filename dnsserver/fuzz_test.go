@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"context"
 	"encoding/binary"
 	"net/netip"
 	"testing"
@@ -10,8 +11,9 @@ import (
 )
 
 // FuzzHandler feeds raw packets to the UDP path the server runs
-// ((*Handler).serveUDP, fast path and full path alike) and, when a packet
-// is well formed and unpacks, to Respond for UDP and TCP. Nothing may
+// ((*Handler).serveUDP, fast path and full path alike), to the TCP path
+// (AnswerWire over TCP, then Serve for a request it hands back) and, when
+// a packet is well formed and unpacks, to Respond for UDP and TCP. Nothing may
 // panic; every answer must parse, be a response (QR=1) with the query's
 // ID, and fit the client's UDP size. The reaction follows readMessage: no
 // answer exactly when the packet is a response or its question cannot be
@@ -54,10 +56,11 @@ func FuzzHandler(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		// The scratch the server's batched loop gives each datagram.
-		s := &scratch{key: make([]byte, 0, 300), out: make([]byte, 0, udpSlotBytes)}
+		s := newScratch()
 		out := h.serveUDP(pkt, netip.AddrPort{}, s)
 		m, fault := readMessage(pkt)
 		silent := fault == msgNoHeader || fault == msgNoQuestion || m.response()
+		checkTCP(t, h, pkt, out, fault)
 		if out == nil {
 			if !silent {
 				t.Fatalf("silence for a query that is not a response and has a readable question (%v)", fault)
@@ -108,6 +111,46 @@ func FuzzHandler(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkTCP answers pkt as the TCP server does and checks the answer
+// against the UDP path's, udp: every message parses with the query's ID;
+// silence exactly when UDP is silent; the connection is closed exactly
+// after a malformed message; the same response code, unless the UDP
+// answer was truncated or the request is a zone transfer (which UDP
+// refuses or answers with the SOA).
+func checkTCP(t *testing.T, h *Handler, pkt, udp []byte, fault msgFault) {
+	t.Helper()
+	q := newQuery(TransportTCP, 512)
+	q.Wire = pkt
+	r := h.AnswerWire(q)
+	var msgs [][]byte
+	if r.Wire != nil {
+		msgs = append(msgs, r.Wire)
+	}
+	if r.Later != nil {
+		if r.Wire != nil || r.Close {
+			t.Fatalf("AnswerWire answered %x (close %v) and handed the request on", r.Wire, r.Close)
+		}
+		var w capture
+		h.Serve(context.Background(), *r.Later, &w)
+		msgs = w.msgs
+	}
+	if r.Close != (fault != msgOK) {
+		t.Fatalf("TCP close %v for a message read as %v", r.Close, fault)
+	}
+	if (len(msgs) == 0) != (udp == nil) {
+		t.Fatalf("TCP answered %d messages, UDP %x", len(msgs), udp)
+	}
+	for _, wire := range msgs {
+		checkReply(t, wire, binary.BigEndian.Uint16(pkt))
+	}
+	if len(msgs) == 0 || r.Later != nil || udp[2]&0x02 != 0 {
+		return
+	}
+	if msgs[0][3]&0xf != udp[3]&0xf {
+		t.Fatalf("TCP answers rcode %d, UDP %d", msgs[0][3]&0xf, udp[3]&0xf)
+	}
 }
 
 // checkReply fails the test unless wire parses as a response with ID id,

@@ -2,15 +2,12 @@ package dnsserver
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -117,7 +114,8 @@ func (c *Config) Validate() error {
 }
 
 // Handler answers DNS queries for the discovery domain. It implements
-// dns.Handler.
+// Answerer; Hooks connects a Server to its metrics, query log and
+// transfers.
 type Handler struct {
 	cfg   Config
 	src   Source
@@ -129,10 +127,10 @@ type Handler struct {
 	upd   *updates // nil: UPDATE is refused
 	zone  *zoneTracker
 	xfr   *transfers
-	// waiting, set by the Server, reports whether a UDP query waits to be
-	// read; stepping counts the transfers waiting for the UDP readers to
-	// drain their sockets, and drained wakes one (see
-	// xfrStream.stepAside).
+	// waiting, set through the server's Backlog hook, reports whether a
+	// UDP query waits to be read; stepping counts the transfers waiting
+	// for the UDP readers to drain their sockets, and drained, signalled
+	// through the Drained hook, wakes one (see xfrStream.stepAside).
 	waiting  atomic.Pointer[func() bool]
 	stepping atomic.Int32
 	drained  chan struct{}
@@ -177,37 +175,6 @@ func NewHandler(cfg Config, src Source, zs ZoneSource, log *slog.Logger) *Handle
 // at the start and after each change, until ctx is done.
 func (h *Handler) Run(ctx context.Context) error {
 	return h.zone.run(ctx)
-}
-
-// ServeDNS answers one request received by a miekg/dns server (see
-// Serve). It implements dns.Handler. TSIG needs the request as received:
-// the TCP listener passes it through Serve directly (see tcpraw.go); here
-// the parsed message is packed again, which verifies only when the client
-// packed it the same way.
-func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	udp := w.LocalAddr() != nil && w.LocalAddr().Network() == "udp"
-	h.Serve(context.Background(), Request{Msg: req, TCP: !udp, Remote: addrPortOf(w.RemoteAddr())}, responseWriter{w})
-}
-
-// rejectTCP answers a malformed message read from a TCP connection, as
-// formErr decides, and counts and logs it.
-func (h *Handler) rejectTCP(conn net.Conn, pkt []byte, m *wireMsg, fault msgFault) {
-	start := time.Now()
-	out := formErr(pkt, m, fault, make([]byte, 2, 2+headerLen+maxNameLen+4))
-	if out == nil {
-		h.stats.dropped.Add(1)
-		return
-	}
-	binary.BigEndian.PutUint16(out, uint16(len(out)-2))
-	h.stats.count(transportTCP, m.qtype, dns.RcodeFormatError)
-	if _, err := conn.Write(out); err != nil {
-		h.log.Debug("write response", "err", err)
-	}
-	took := time.Since(start)
-	h.stats.observe(took)
-	if h.qlog != nil {
-		h.logQuery(conn.RemoteAddr().String(), m.qname(pkt), m.qtype, dns.RcodeFormatError, transportTCP, false, took)
-	}
 }
 
 // Respond answers req as received over UDP (udp) or TCP. It returns nil

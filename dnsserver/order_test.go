@@ -54,7 +54,7 @@ func TestCNAMEChainOrder(t *testing.T) {
 			fastQuery(t, h, s, req)
 			pkt, _ := req.Pack()
 			m, _ := readMessage(pkt)
-			key, ok := appendKey(pkt, &m, nil)
+			key, ok := appendKey(pkt, &m, nil, false)
 			c, hit := h.cache.get(key)
 			if !ok || !hit {
 				t.Fatalf("answer not cached (key %v, hit %v)", ok, hit)

@@ -3,9 +3,7 @@ package dnsserver
 import (
 	"context"
 	"log/slog"
-	"net/netip"
 	"strconv"
-	"time"
 
 	"github.com/miekg/dns"
 )
@@ -15,43 +13,26 @@ import (
 //
 //	msg=query client=127.0.0.1:40512 qname=web.service.disco.internal. qtype=A rcode=NOERROR transport=udp tc=false duration=4.1µs
 //
-// With no query log the UDP and TCP paths check one pointer per query and
-// do nothing else: the client address is not even decoded. Queries that get
-// no answer (responses, packets without a DNS header) are not logged.
+// The server's Query hook (Handler.Hooks) writes it. With no query log the
+// hook checks one pointer per query and does nothing else: the question
+// name is not even decoded. Queries that get no answer (responses, packets
+// without a DNS header, answers withheld by rate limiting) are not logged.
 
-// serveUDPLogged is serveUDP with the query log on.
-func (h *Handler) serveUDPLogged(pkt []byte, from netip.AddrPort, s *scratch) []byte {
-	start := time.Now()
-	m, fault := readMessage(pkt)
-	out, rcode := h.answerUDP(pkt, &m, fault, s)
-	if out == nil {
-		return nil
+// logQuery writes the query log record of e.
+func (h *Handler) logQuery(e *QueryEvent) {
+	client := ""
+	if e.Remote.IsValid() {
+		client = e.Remote.String()
 	}
-	took := time.Since(start)
-	tc := len(out) > 2 && out[2]&0x02 != 0
-	h.logQuery(from.String(), m.qname(pkt), m.qtype, rcode, transportUDP, tc, took)
-	return out
-}
-
-// logQuery writes one query log record.
-func (h *Handler) logQuery(client, qname string, qtype uint16, rcode int, t transport, tc bool, took time.Duration) {
 	h.qlog.LogAttrs(context.Background(), slog.LevelInfo, "query",
 		slog.String("client", client),
-		slog.String("qname", qname),
-		slog.String("qtype", typeString(qtype)),
-		slog.String("rcode", rcodeName(rcode)),
-		slog.String("transport", transportNames[t]),
-		slog.Bool("tc", tc),
-		slog.Duration("duration", took),
+		slog.String("qname", e.Qname()),
+		slog.String("qtype", typeString(e.Reply.Qtype)),
+		slog.String("rcode", rcodeName(e.Reply.Rcode)),
+		slog.String("transport", e.Transport.String()),
+		slog.Bool("tc", e.Reply.Truncated),
+		slog.Duration("duration", e.Duration),
 	)
-}
-
-// qnameOf returns the question name of m, or "".
-func qnameOf(m *dns.Msg) string {
-	if len(m.Question) == 0 {
-		return ""
-	}
-	return m.Question[0].Name
 }
 
 func typeString(t uint16) string {

@@ -194,7 +194,7 @@ func TestQueryLogServer(t *testing.T) {
 			cfg := testConfig()
 			cfg.QueryLog = queryLogger(&logs)
 			h := NewHandler(cfg, testRegistry(t, fixture, nil), nil, nil)
-			srv := NewServer(ServerConfig{Addr: net.JoinHostPort(host, "0"), UDPSockets: 1}, h, nil)
+			srv := NewServer(ServerConfig{Addr: net.JoinHostPort(host, "0"), UDPSockets: 1, Hooks: h.Hooks()}, h, nil)
 			if err := srv.Listen(); err != nil {
 				if host == "::1" {
 					t.Skipf("no IPv6 loopback: %v", err)

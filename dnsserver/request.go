@@ -2,7 +2,6 @@ package dnsserver
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"time"
 
@@ -26,6 +25,9 @@ type Request struct {
 	// Remote is the client's address (zero when unknown); transfer rules
 	// with an address prefix match it.
 	Remote netip.AddrPort
+	// slot: the request is an UPDATE that holds an update slot
+	// (updateLater), which Serve frees before it writes the answer.
+	slot bool
 }
 
 // MessageWriter sends the messages of one response: one for a query,
@@ -58,47 +60,42 @@ func needsServe(m *dns.Msg) bool {
 
 // Serve answers one request: it checks a TSIG (RFC 8945) and answers an
 // error as the RFC says when it fails, streams a zone transfer (AXFR,
-// IXFR), or answers a query; a signed request gets a signed response, every
-// message of a transfer included. ctx ends a transfer early (shutdown).
-// It counts the request in the handler's metrics and query log.
-func (h *Handler) Serve(ctx context.Context, r Request, w MessageWriter) {
-	start := time.Now()
-	res := h.serve(ctx, r, w)
-	if !res.answered {
-		h.stats.dropped.Add(1)
-		return
-	}
-	t := transportUDP
-	if r.TCP {
-		t = transportTCP
-	}
-	h.stats.count(t, qtypeOf(r.Msg), res.rcode)
-	if res.truncated {
-		h.stats.truncated.Add(1)
-	}
-	took := time.Since(start)
-	h.stats.observe(took)
-	if h.qlog != nil {
-		client := ""
-		if r.Remote.IsValid() {
-			client = r.Remote.String()
-		}
-		h.logQuery(client, qnameOf(r.Msg), qtypeOf(r.Msg), res.rcode, t, res.truncated, took)
-	}
+// IXFR), applies an UPDATE, or answers a query; a signed request gets a
+// signed response, every message of a transfer included. ctx ends a
+// transfer early (shutdown). It implements Answerer; the server's hooks
+// count the request.
+func (h *Handler) Serve(ctx context.Context, r Request, w MessageWriter) Reply {
+	cw := countingWriter{w: w}
+	res := h.serve(ctx, r, &cw)
+	res.Qtype = qtypeOf(r.Msg)
+	res.Size = cw.bytes
+	return res
 }
 
-// served is what serve did.
-type served struct {
-	answered  bool
-	rcode     int
-	truncated bool
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w     MessageWriter
+	bytes int
 }
 
-// serve is Serve without the counting.
-func (h *Handler) serve(ctx context.Context, r Request, w MessageWriter) served {
+func (c *countingWriter) WriteMessage(wire []byte, deadline time.Time) error {
+	c.bytes += len(wire)
+	return c.w.WriteMessage(wire, deadline)
+}
+
+// serve is Serve without the sizes.
+func (h *Handler) serve(ctx context.Context, r Request, w MessageWriter) Reply {
 	req := r.Msg
+	slot := r.slot && h.upd != nil
+	release := func() {
+		if slot {
+			slot = false
+			h.upd.release()
+		}
+	}
+	defer release()
 	if req.Response {
-		return served{}
+		return Reply{}
 	}
 	wire := r.Wire
 	if wire == nil {
@@ -111,9 +108,9 @@ func (h *Handler) serve(ctx context.Context, r Request, w MessageWriter) served 
 	case check.Failed():
 		resp = h.tsigError(req, check)
 	case isTransfer(req):
-		return served{answered: true, rcode: h.transfer(ctx, r, check, signer, w)}
+		return Reply{Answered: true, Rcode: h.transfer(ctx, r, check, signer, w)}
 	case req.Opcode == dns.OpcodeUpdate:
-		resp = h.updateResponse(req, check.KeyName(), r.TCP)
+		resp = h.updateResponse(req, check.KeyName(), slot)
 	default:
 		limit := sizeLimit(req, !r.TCP)
 		if signer != nil {
@@ -121,18 +118,19 @@ func (h *Handler) serve(ctx context.Context, r Request, w MessageWriter) served 
 		}
 		resp = h.respond(req, limit)
 	}
+	release()
 	if resp == nil {
-		return served{}
+		return Reply{}
 	}
 	out, err := h.pack(resp, signer)
 	if err != nil {
 		h.log.Debug("pack response", "err", err)
-		return served{}
+		return Reply{}
 	}
 	if err := w.WriteMessage(out, time.Time{}); err != nil {
 		h.log.Debug("write response", "err", err)
 	}
-	return served{answered: true, rcode: resp.Rcode, truncated: resp.Truncated}
+	return Reply{Answered: true, Rcode: resp.Rcode, Truncated: resp.Truncated}
 }
 
 // pack packs m, signed when signer is not nil.
@@ -158,24 +156,4 @@ func (h *Handler) tsigError(req *dns.Msg, c tsig.Check) *dns.Msg {
 		m.SetEdns0(UDPSize, opt.Do())
 	}
 	return m
-}
-
-// responseWriter writes through a miekg/dns ResponseWriter.
-type responseWriter struct{ w dns.ResponseWriter }
-
-func (r responseWriter) WriteMessage(wire []byte, _ time.Time) error {
-	_, err := r.w.Write(wire)
-	return err
-}
-
-// addrPortOf returns the address and port of a UDP or TCP address, or the
-// zero value.
-func addrPortOf(a net.Addr) netip.AddrPort {
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		return a.AddrPort()
-	case *net.TCPAddr:
-		return a.AddrPort()
-	}
-	return netip.AddrPort{}
 }

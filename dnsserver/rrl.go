@@ -228,28 +228,19 @@ func (r *rrl) allow(k uint64, now time.Time) rrlVerdict {
 	return rrlDrop
 }
 
-// rateLimit applies RRL to the UDP query pkt from addr at now. It reports
-// whether the query is limited, and if so the truncated answer to send in
-// its place (nil: send nothing), built in sc.
-func (s *Server) rateLimit(pkt []byte, addr netip.Addr, now time.Time, sc *scratch) (slip []byte, limited bool) {
-	k := s.rrl.key(addr)
+// rateLimit applies RRL to the UDP query q at now.
+func (s *Server) rateLimit(q *Query, now time.Time) RRLAction {
+	k := s.rrl.key(q.Remote.Addr())
 	if k == 0 {
-		return nil, false
+		return RRLNone
 	}
 	switch s.rrl.allow(k, now) {
 	case rrlSlip:
-		slip = slipResponse(pkt, sc.out[:0])
-		if slip == nil {
-			s.handler.stats.rrlDropped.Add(1)
-		} else {
-			s.handler.stats.rrlSlipped.Add(1)
-		}
-		return slip, true
+		return RRLSlip
 	case rrlDrop:
-		s.handler.stats.rrlDropped.Add(1)
-		return nil, true
+		return RRLDrop
 	}
-	return nil, false
+	return RRLNone
 }
 
 // slipResponse appends to out the truncated answer to the query pkt: its

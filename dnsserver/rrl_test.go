@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -135,9 +136,14 @@ func TestRRLAllocs(t *testing.T) {
 	s := NewServer(ServerConfig{RRL: RRLConfig{Rate: 1, Slip: 1}}, NewHandler(testConfig(), testRegistry(t, nil, nil), nil, nil), nil)
 	pkt := pack(t, 1, goodName, dns.TypeA, func(m *dns.Msg) { m.SetEdns0(1232, true) })
 	addr := netip.MustParseAddr("2001:db8::1")
-	sc := newScratch()
+	q := newScratch()
+	q.Wire, q.Remote = pkt, netip.AddrPortFrom(addr, 5353)
 	now := time.Now()
-	if n := testing.AllocsPerRun(1000, func() { s.rateLimit(pkt, addr, now, sc) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() {
+		if s.rateLimit(q, now) == RRLSlip {
+			slipResponse(q.Wire, q.Out[:0])
+		}
+	}); n != 0 {
 		t.Errorf("%v allocations per limited query, want 0", n)
 	}
 }
@@ -241,6 +247,7 @@ func TestRRLConfigValidate(t *testing.T) {
 func startSimpleUDP(t *testing.T, cfg ServerConfig, h *Handler) string {
 	t.Helper()
 	cfg.Addr, cfg.UDPSockets = "127.0.0.1:0", 1
+	cfg.Hooks = h.Hooks()
 	srv := NewServer(cfg, h, nil)
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
@@ -248,11 +255,11 @@ func startSimpleUDP(t *testing.T, cfg ServerConfig, h *Handler) string {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.serveUDPSimple(srv.udp[0])
+		srv.serveUDPSimple(context.Background(), srv.udp[0])
 	}()
 	t.Cleanup(func() {
 		srv.udp[0].Close()
-		srv.tcp.Close()
+		srv.tcp.ln.Close()
 		<-done
 	})
 	return srv.Addr().String()

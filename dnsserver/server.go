@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -25,10 +25,16 @@ type ServerConfig struct {
 	// TCPReadTimeout bounds the wait for a query once a connection is open
 	// or a message has started; default 2s.
 	TCPReadTimeout time.Duration
+	// TCPWriteTimeout bounds each write of answers to a TCP connection
+	// (a zone transfer sets its own per message); default 10s.
+	TCPWriteTimeout time.Duration
 	// MaxTCPConns caps concurrent TCP connections; more are closed at once.
 	// Default 1000.
 	MaxTCPConns int
-	// MaxTCPQueries caps queries per TCP connection; default 1000.
+	// MaxTCPQueries, when positive, closes a TCP connection after that
+	// many queries; by default there is no cap, as in Knot DNS, BIND and
+	// Unbound: a client that pipelines loses the queries it has in flight
+	// when the server closes.
 	MaxTCPQueries int
 	// UDPSockets is the number of UDP sockets bound to the address with
 	// SO_REUSEPORT, each read by one goroutine; default GOMAXPROCS.
@@ -39,6 +45,9 @@ type ServerConfig struct {
 	UDPBufferBytes int
 	// RRL rate-limits UDP responses per client prefix; off by default.
 	RRL RRLConfig
+	// Hooks observe the server's work (metrics, query log); the zero
+	// value observes nothing. Handler.Hooks returns the handler's.
+	Hooks Hooks
 }
 
 func (c *ServerConfig) setDefaults() {
@@ -48,11 +57,11 @@ func (c *ServerConfig) setDefaults() {
 	if c.TCPReadTimeout == 0 {
 		c.TCPReadTimeout = 2 * time.Second
 	}
+	if c.TCPWriteTimeout == 0 {
+		c.TCPWriteTimeout = 10 * time.Second
+	}
 	if c.MaxTCPConns == 0 {
 		c.MaxTCPConns = 1000
-	}
-	if c.MaxTCPQueries == 0 {
-		c.MaxTCPQueries = 1000
 	}
 	if c.UDPSockets <= 0 {
 		c.UDPSockets = runtime.GOMAXPROCS(0)
@@ -65,30 +74,185 @@ func (c *ServerConfig) setDefaults() {
 	}
 }
 
-// Server serves a Handler over UDP and TCP. Each UDP socket is read by one
-// goroutine that answers in place, with no goroutine per packet; TCP
-// connections get the miekg/dns server (RFC 7766 pipelining, idle
-// timeouts).
-type Server struct {
-	cfg     ServerConfig
-	handler *Handler
-	log     *slog.Logger
+// The Server and the code that answers are joined as miekg/dns joins its
+// Server and Handler: the server owns the sockets, the framing, the
+// timeouts and rate limiting, and hands each message it reads to an
+// Answerer; what happened to the message is reported to Hooks. The server
+// knows nothing else of the answering code.
 
-	udp   []*net.UDPConn
-	tcp   net.Listener
-	rrl   *rrl // nil: no rate limiting
-	conns *tcpConns
+// Transport is how a message came.
+type Transport uint8
+
+// The transports.
+const (
+	TransportUDP Transport = iota
+	TransportTCP
+	numTransports
+)
+
+var transportNames = [numTransports]string{"udp", "tcp"}
+
+func (t Transport) String() string {
+	if t < numTransports {
+		return transportNames[t]
+	}
+	return "transport" + fmt.Sprint(uint8(t))
 }
 
-// NewServer returns a server for handler. It binds nothing until Listen.
+// Answerer answers the messages a Server reads; *Handler implements it.
+type Answerer interface {
+	// AnswerWire answers the message q.Wire at once, appending the answer
+	// to q.Out[:0] (see Reply). It must not keep q.Wire or the answer
+	// past the call: the server reuses both. A request whose answer
+	// waits or streams (an UPDATE, a zone transfer over TCP) is not
+	// answered here: AnswerWire returns it in Reply.Later, and the server
+	// passes it to Serve on a goroutine of its own.
+	AnswerWire(q *Query) Reply
+	// Serve answers a request AnswerWire handed back, writing its
+	// messages (one, or a transfer's stream) to w; ctx ends a transfer
+	// early (shutdown).
+	Serve(ctx context.Context, r Request, w MessageWriter) Reply
+}
+
+// Query is one message as a transport received it, and the memory its
+// answer is built in. A server reuses a Query for message after message
+// of one socket or connection.
+type Query struct {
+	// Wire is the message as received.
+	Wire []byte
+	// Transport is how it came.
+	Transport Transport
+	// Remote is the client's address.
+	Remote netip.AddrPort
+	// Out is the buffer AnswerWire appends its answer to.
+	Out []byte
+	// key is the Handler's working memory (the answer cache's key).
+	key []byte
+}
+
+// newQuery returns a Query for transport t with room for an answer of
+// out bytes.
+func newQuery(t Transport, out int) *Query {
+	return &Query{Transport: t, key: make([]byte, 0, 300), Out: make([]byte, 0, out)}
+}
+
+// Reply is what became of one message.
+type Reply struct {
+	// Wire is the answer to send (for AnswerWire, in Query.Out); nil
+	// sends nothing now.
+	Wire []byte
+	// Answered is true when an answer was, or is to be, sent: Wire, or
+	// the messages Serve wrote.
+	Answered bool
+	// Qtype and Rcode are the question's type (0 without one) and the
+	// answer's response code.
+	Qtype uint16
+	Rcode int
+	// Truncated marks an answer cut to fit (TC=1).
+	Truncated bool
+	// Size is the answer's length in bytes (for Serve, of every message
+	// written).
+	Size int
+	// Close asks a stream transport to close the connection once Wire is
+	// sent: the message was malformed, and what follows it cannot be
+	// trusted to be framed as the client meant.
+	Close bool
+	// Later, when not nil, is the request to answer with Serve.
+	Later *Request
+}
+
+// RRLAction is what response rate limiting did to one UDP answer.
+type RRLAction uint8
+
+// The RRL actions.
+const (
+	RRLNone RRLAction = iota // not limited
+	RRLDrop                  // not sent
+	RRLSlip                  // sent truncated, without records
+)
+
+// QueryEvent reports one message the server read and what became of it.
+type QueryEvent struct {
+	Transport Transport
+	Remote    netip.AddrPort
+	// Wire is the message as received; it is valid only during the
+	// call.
+	Wire []byte
+	// Reply is the answerer's reply; Reply.Wire is the answer sent, if
+	// any, valid only during the call.
+	Reply Reply
+	// RRL is what rate limiting did; with RRLDrop or RRLSlip the message
+	// did not reach the answerer, and Reply.Wire is the slip, if any.
+	RRL RRLAction
+	// Duration is the time from reading the message to having its answer
+	// ready; for messages read together in one batch, the batch's time
+	// shared equally.
+	Duration time.Duration
+}
+
+// Qname returns the question name of the message as sent, in
+// presentation format, or "" without a readable one. It allocates.
+func (e *QueryEvent) Qname() string {
+	m, _ := readMessage(e.Wire)
+	return m.qname(e.Wire)
+}
+
+// Hooks connect a Server to what observes it and to what shares the
+// processor with it. Each field may be nil.
+type Hooks struct {
+	// Query is called once for each message read: after its answer is
+	// ready and before it is sent, or, for a request answered by Serve,
+	// after Serve returned. It runs on the reading goroutine: it must be
+	// quick and must not block.
+	Query func(QueryEvent)
+	// Backlog is called once when the server starts serving with a
+	// function that reports whether a UDP query waits to be read; a long
+	// task (a zone transfer) uses it to let queries go first.
+	Backlog func(waiting func() bool)
+	// Drained is called when a UDP reader found its socket empty.
+	Drained func()
+}
+
+func (h *Hooks) query(e QueryEvent) {
+	if h.Query != nil {
+		h.Query(e)
+	}
+}
+
+func (h *Hooks) drained() {
+	if h.Drained != nil {
+		h.Drained()
+	}
+}
+
+// Server serves an Answerer over UDP and TCP. Each UDP socket is read by
+// one goroutine that answers in place, with no goroutine per packet; each
+// TCP connection by one goroutine that answers what it can at once and
+// writes answers in batches, with requests that wait or stream (UPDATE,
+// zone transfers) served meanwhile on goroutines of their own (RFC 7766
+// pipelining).
+type Server struct {
+	cfg   ServerConfig
+	a     Answerer
+	hooks Hooks
+	log   *slog.Logger
+
+	udp []*net.UDPConn
+	tcp *tcpServer
+	rrl *rrl // nil: no rate limiting
+	// later counts the requests being answered by Serve.
+	later sync.WaitGroup
+}
+
+// NewServer returns a server for a. It binds nothing until Listen.
 // cfg.RRL must be valid (RRLConfig.Validate).
-func NewServer(cfg ServerConfig, handler *Handler, log *slog.Logger) *Server {
+func NewServer(cfg ServerConfig, a Answerer, log *slog.Logger) *Server {
 	cfg.setDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "dns")
-	s := &Server{cfg: cfg, handler: handler, log: log, conns: newTCPConns()}
+	s := &Server{cfg: cfg, a: a, hooks: cfg.Hooks, log: log}
 	if cfg.RRL.Rate > 0 {
 		s.rrl = newRRL(cfg.RRL, time.Now())
 	}
@@ -145,7 +309,7 @@ func (s *Server) listen() (err error) {
 		return fmt.Errorf("listen tcp %s: %w", addr, err)
 	}
 	s.udp = conns
-	s.tcp = &limitListener{Listener: tcp, max: int64(s.cfg.MaxTCPConns), onClose: s.conns.forget}
+	s.tcp = newTCPServer(s, tcp)
 	return nil
 }
 
@@ -158,80 +322,93 @@ func (s *Server) Addr() net.Addr {
 	return s.udp[0].LocalAddr()
 }
 
+// shutdownGrace bounds the wait for TCP connections to finish their
+// answers once the server stops.
+const shutdownGrace = 5 * time.Second
+
 // Run serves until ctx is done, then closes the sockets and waits for
 // in-flight queries. Listen must have succeeded.
 func (s *Server) Run(ctx context.Context) error {
 	if len(s.udp) == 0 {
 		return errors.New("dns server: Listen was not called")
 	}
-	idle := s.cfg.TCPIdleTimeout
-	tcp := &dns.Server{Listener: s.tcp, ReadTimeout: s.cfg.TCPReadTimeout,
-		IdleTimeout: func() time.Duration { return idle }, MaxTCPQueries: s.cfg.MaxTCPQueries,
-		// Serve gets every request with the bytes as received (TSIG) and
-		// answers every opcode itself.
-		Handler: &tcpHandler{h: s.handler, conns: s.conns, ctx: ctx, timeout: s.handler.xfr.cfg.WriteTimeout},
-		DecorateReader: func(r dns.Reader) dns.Reader {
-			return tcpGate{Reader: s.conns.decorate(r), h: s.handler}
-		},
-		MsgAcceptFunc: acceptRequests}
-	// A shutdown before the TCP server has started is ignored by it, and
-	// it would then serve on: wait for it to start.
-	started := make(chan struct{})
-	tcp.NotifyStartedFunc = func() { close(started) }
-	waiting := func() bool {
-		for _, c := range s.udp {
-			if udpPending(c) {
-				return true
+	if s.hooks.Backlog != nil {
+		udp := s.udp
+		s.hooks.Backlog(func() bool {
+			for _, c := range udp {
+				if udpPending(c) {
+					return true
+				}
 			}
-		}
-		return false
+			return false
+		})
 	}
-	s.handler.waiting.Store(&waiting)
-	errc := make(chan error, 1)
 	var wg sync.WaitGroup
+	errc := make(chan error, 1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := tcp.ActivateAndServe(); err != nil {
-			errc <- err
+		if err := s.tcp.serve(ctx); err != nil {
+			errc <- fmt.Errorf("dns tcp server: %w", err)
 		}
 	}()
 	for _, c := range s.udp {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serveUDP(c)
+			s.serveUDP(ctx, c)
 		}()
 	}
+	s.log.Info("dns listening", "addr", s.Addr().String(), "udp_sockets", len(s.udp), "rrl_rate", s.cfg.RRL.Rate)
 	var err error
 	select {
-	case <-started:
-		s.log.Info("dns listening", "addr", s.Addr().String(), "udp_sockets", len(s.udp), "rrl_rate", s.cfg.RRL.Rate)
-		select {
-		case <-ctx.Done():
-		case err = <-errc:
-		}
+	case <-ctx.Done():
 	case err = <-errc:
-	}
-	if err != nil {
-		err = fmt.Errorf("dns tcp server: %w", err)
 	}
 	for _, c := range s.udp {
 		c.Close()
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = tcp.ShutdownContext(shutdownCtx)
+	s.tcp.shutdown(shutdownGrace)
 	wg.Wait()
-	s.handler.waitUpdates()
+	s.later.Wait()
 	return err
+}
+
+// answerUDP answers the UDP query in q.Wire: rate limiting first, then the
+// answerer. It returns the answer to send now (nil: none) and, unless the
+// query is served later, the event for the hooks, without its duration.
+func (s *Server) answerUDP(ctx context.Context, c *net.UDPConn, q *Query, now time.Time) (out []byte, ev QueryEvent, observe bool) {
+	ev = QueryEvent{Transport: TransportUDP, Remote: q.Remote, Wire: q.Wire}
+	if s.rrl != nil {
+		if ev.RRL = s.rateLimit(q, now); ev.RRL != RRLNone {
+			if ev.RRL == RRLSlip {
+				ev.Reply.Wire = slipResponse(q.Wire, q.Out[:0])
+				ev.Reply.Answered = ev.Reply.Wire != nil
+				ev.Reply.Size = len(ev.Reply.Wire)
+			}
+			return ev.Reply.Wire, ev, true
+		}
+	}
+	ev.Reply = s.a.AnswerWire(q)
+	if r := ev.Reply.Later; r != nil {
+		// An UPDATE waits for a durable write: it does not hold the
+		// socket's reader, and writes its answer itself.
+		s.later.Add(1)
+		go func() {
+			defer s.later.Done()
+			start := time.Now()
+			rep := s.a.Serve(ctx, *r, &udpWriter{conn: c, to: r.Remote})
+			s.hooks.query(QueryEvent{Transport: TransportUDP, Remote: r.Remote, Wire: r.Wire, Reply: rep, Duration: time.Since(start)})
+		}()
+		return nil, ev, false
+	}
+	return ev.Reply.Wire, ev, true
 }
 
 // serveUDPSimple reads and answers queries on c one at a time until it is
 // closed; it is the loop for systems without batched socket calls.
-func (s *Server) serveUDPSimple(c *net.UDPConn) {
-	sc := newScratch()
-	sc.conn = c
+func (s *Server) serveUDPSimple(ctx context.Context, c *net.UDPConn) {
+	q := newQuery(TransportUDP, dns.MaxMsgSize)
 	buf := make([]byte, dns.MaxMsgSize)
 	for {
 		n, from, err := c.ReadFromUDPAddrPort(buf)
@@ -245,14 +422,12 @@ func (s *Server) serveUDPSimple(c *net.UDPConn) {
 			continue // no one can receive an answer at port 0
 		}
 		start := time.Now()
-		out, limited := []byte(nil), false
-		if s.rrl != nil {
-			out, limited = s.rateLimit(buf[:n], from.Addr(), start, sc)
+		q.Wire, q.Remote = buf[:n], from
+		out, ev, observe := s.answerUDP(ctx, c, q, start)
+		if observe {
+			ev.Duration = time.Since(start)
+			s.hooks.query(ev)
 		}
-		if !limited {
-			out = s.handler.serveUDP(buf[:n], from, sc)
-		}
-		s.handler.stats.observe(time.Since(start))
 		if out != nil {
 			if _, err := c.WriteToUDPAddrPort(out, from); err != nil && !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("udp write", "to", from.String(), "err", err)
@@ -261,83 +436,22 @@ func (s *Server) serveUDPSimple(c *net.UDPConn) {
 	}
 }
 
-// errMalformed ends a TCP connection that sent a malformed message.
-var errMalformed = errors.New("malformed DNS message")
-
-// tcpGate reads each TCP message for the miekg/dns server with
-// readMessage, as the UDP path does, so that both transports react alike.
-// A malformed message gets its FORMERR (or nothing) from the gate, and the
-// connection is closed, as Knot DNS does. A well-formed one goes on to the
-// handler; a simple query in its plain form (without the records a query
-// does not use, and without the options of its OPT, some contents of
-// which miekg/dns would reject).
-type tcpGate struct {
-	dns.Reader
-	h *Handler
+// udpWriter sends the answer to a request served by Serve to the UDP
+// client at to.
+type udpWriter struct {
+	conn *net.UDPConn
+	to   netip.AddrPort
+	sent bool
 }
 
-func (g tcpGate) ReadTCP(conn net.Conn, timeout time.Duration) ([]byte, error) {
-	pkt, err := g.Reader.ReadTCP(conn, timeout)
-	if err != nil {
-		return nil, err
+func (u *udpWriter) WriteMessage(wire []byte, _ time.Time) error {
+	if u.sent {
+		return errors.New("a UDP response is one message")
 	}
-	m, fault := readMessage(pkt)
-	if fault == msgOK {
-		if !m.response() && m.simple() && (!m.plain() || m.optLen > 0) {
-			return m.appendPlain(pkt, nil), nil
-		}
-		return pkt, nil
+	u.sent = true
+	_, err := u.conn.WriteToUDPAddrPort(wire, u.to)
+	if errors.Is(err, net.ErrClosed) {
+		return nil // shutting down
 	}
-	g.h.rejectTCP(conn, pkt, &m, fault)
-	return nil, errMalformed
-}
-
-// limitListener closes connections beyond max at once instead of letting
-// them queue, so a flood of idle connections cannot exhaust the process.
-type limitListener struct {
-	net.Listener
-	max     int64
-	active  atomic.Int64
-	onClose func(net.Conn) // nil: none
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if l.active.Add(1) > l.max {
-			l.active.Add(-1)
-			c.Close()
-			continue
-		}
-		return &countedConn{Conn: c, l: l}, nil
-	}
-}
-
-type countedConn struct {
-	net.Conn
-	l    *limitListener
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(func() {
-		c.l.active.Add(-1)
-		if c.l.onClose != nil {
-			c.l.onClose(c)
-		}
-	})
-	return c.Conn.Close()
-}
-
-// acceptRequests lets every message that is not a response reach the
-// handler, which answers opcodes and malformed counts itself (and checks
-// their TSIG first).
-func acceptRequests(dh dns.Header) dns.MsgAcceptAction {
-	if dh.Bits&(1<<15) != 0 {
-		return dns.MsgIgnore
-	}
-	return dns.MsgAccept
+	return err
 }

@@ -1,10 +1,13 @@
 package dnsserver
 
 import (
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -15,7 +18,7 @@ import (
 // server's.
 func BenchmarkServerTCP(b *testing.B) {
 	h := NewHandler(testConfig(), testRegistry(b, fixture, nil), nil, nil)
-	addr := startServer(b, ServerConfig{UDPSockets: 1, MaxTCPQueries: -1}, h)
+	addr := startServer(b, ServerConfig{UDPSockets: 1}, h)
 	for _, tc := range []struct {
 		name  string
 		qname string
@@ -50,4 +53,25 @@ func BenchmarkServerTCP(b *testing.B) {
 			}
 		})
 	}
+}
+
+// newScratch returns the Query a UDP reader of the server keeps per
+// datagram.
+func newScratch() *Query { return newQuery(TransportUDP, udpSlotBytes) }
+
+// serveUDP answers the UDP query pkt from the client at from as the
+// server's UDP loop does: AnswerWire, then Serve for a request it hands
+// back (answered in place), each observed by the handler's hooks. It
+// returns the answer, or nil.
+func (h *Handler) serveUDP(pkt []byte, from netip.AddrPort, q *Query) []byte {
+	start := time.Now()
+	q.Wire, q.Remote = pkt, from
+	r := h.AnswerWire(q)
+	if r.Later != nil {
+		w := &packetWriter{buf: q.Out[:0]}
+		r = h.Serve(context.Background(), *r.Later, w)
+		r.Wire = w.out
+	}
+	h.observe(QueryEvent{Transport: TransportUDP, Remote: from, Wire: pkt, Reply: r, Duration: time.Since(start)})
+	return r.Wire
 }

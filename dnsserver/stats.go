@@ -11,16 +11,6 @@ import (
 // The stats are plain atomic counters on the query path and become
 // Prometheus metrics only when scraped, so counting costs a few atomic adds.
 
-type transport uint8
-
-const (
-	transportUDP transport = iota
-	transportTCP
-	numTransports
-)
-
-var transportNames = [numTransports]string{"udp", "tcp"}
-
 // Query types and rcodes counted by name; the rest fall into "other".
 var (
 	countedTypes  = []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeTXT, dns.TypeSOA, dns.TypeNS, dns.TypeANY, dns.TypePTR, dns.TypeCNAME, dns.TypeMX}
@@ -32,6 +22,8 @@ const (
 	numRcodes = 8  // countedRcodes + other
 )
 
+// stats are the handler's counters: the answer cache's own, and those of
+// the queries the server's Query hook reports (Handler.Hooks).
 type stats struct {
 	queries     [numTransports][numTypes][numRcodes]atomic.Uint64
 	cacheHits   atomic.Uint64
@@ -69,23 +61,56 @@ func rcodeIndex(r int) int {
 	return len(countedRcodes)
 }
 
+// Hooks returns the hooks that connect a Server to h: each query is
+// counted in h's metrics and written to its query log, and h's zone
+// transfers learn of queries waiting on the UDP sockets, to let them go
+// first.
+func (h *Handler) Hooks() Hooks {
+	return Hooks{
+		Query: h.observe,
+		Backlog: func(waiting func() bool) {
+			h.waiting.Store(&waiting)
+		},
+		Drained: h.udpDrained,
+	}
+}
+
+// observe counts one message the server read and logs it.
+func (h *Handler) observe(e QueryEvent) {
+	s := &h.stats
+	s.observe(e.Duration)
+	switch {
+	case e.RRL == RRLSlip && e.Reply.Answered:
+		s.rrlSlipped.Add(1)
+		return
+	case e.RRL != RRLNone:
+		s.rrlDropped.Add(1)
+		return
+	case !e.Reply.Answered:
+		s.dropped.Add(1)
+		return
+	}
+	s.count(e.Transport, e.Reply.Qtype, e.Reply.Rcode)
+	if e.Reply.Truncated {
+		s.truncated.Add(1)
+	}
+	if h.qlog != nil {
+		h.logQuery(&e)
+	}
+}
+
 // count records one answered query.
-func (s *stats) count(t transport, qtype uint16, rcode int) {
+func (s *stats) count(t Transport, qtype uint16, rcode int) {
 	s.queries[t][typeIndex(qtype)][rcodeIndex(rcode)].Add(1)
 }
 
 // observe records how long one answer took.
-func (s *stats) observe(d time.Duration) { s.observeBatch(d, 1) }
-
-// observeBatch records n answers computed together in d, each as taking
-// d/n.
-func (s *stats) observeBatch(d time.Duration, n int) {
-	per := int64(d) / int64(n)
+func (s *stats) observe(d time.Duration) {
 	i := 0
-	for i < len(latencyBucketsNs) && per > latencyBucketsNs[i] {
+	for i < len(latencyBucketsNs) && int64(d) > latencyBucketsNs[i] {
 		i++
 	}
-	s.latency[i].Add(uint64(n))
+	s.latency[i].Add(1)
 	s.latencySum.Add(uint64(d))
 }
 

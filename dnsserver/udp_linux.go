@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -28,10 +29,10 @@ type mmsghdr struct {
 // serveUDP reads and answers queries on c until it is closed, moving up to
 // udpBatch datagrams per system call in each direction (as Knot does),
 // which halves the kernel's cost per query under load.
-func (s *Server) serveUDP(c *net.UDPConn) {
+func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
 	rc, err := c.SyscallConn()
 	if err != nil {
-		s.serveUDPSimple(c)
+		s.serveUDPSimple(ctx, c)
 		return
 	}
 	var (
@@ -40,11 +41,12 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		inIov  [udpBatch]unix.Iovec
 		outIov [udpBatch]unix.Iovec
 		names  [udpBatch]unix.RawSockaddrInet6
-		slots  [udpBatch]*scratch
+		slots  [udpBatch]*Query
+		events [udpBatch]QueryEvent
 	)
 	bufs := make([]byte, udpBatch*udpSlotBytes)
 	for i := range udpBatch {
-		slots[i] = &scratch{key: make([]byte, 0, 300), out: make([]byte, 0, udpSlotBytes), conn: c}
+		slots[i] = newQuery(TransportUDP, udpSlotBytes)
 		inIov[i].Base = &bufs[i*udpSlotBytes]
 		inIov[i].SetLen(udpSlotBytes)
 		in[i].hdr.Iov = &inIov[i]
@@ -61,7 +63,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		err := rc.Read(func(fd uintptr) bool {
 			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&in[0])), udpBatch, unix.MSG_DONTWAIT, 0, 0)
 			if e == unix.EAGAIN || e == unix.EINTR {
-				s.handler.udpDrained() // a transfer may wait for this
+				s.hooks.drained() // a transfer may wait for this
 				return false
 			}
 			if e != 0 {
@@ -81,19 +83,18 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			continue // e.g. ICMP errors reported on the socket
 		}
 		start := time.Now()
-		m := 0
+		m, observed := 0, 0
 		for i := range n {
 			if in[i].hdr.Namelen < 4 || binary.BigEndian.Uint16((*[4]byte)(unsafe.Pointer(&names[i]))[2:]) == 0 {
 				continue // no one can receive an answer at port 0
 			}
-			pkt := bufs[i*udpSlotBytes : i*udpSlotBytes+int(in[i].len)]
-			from := sockaddrAddrPort(&names[i]) // cheap; needed by RRL, the query log and transfer rules
-			resp, limited := []byte(nil), false
-			if s.rrl != nil {
-				resp, limited = s.rateLimit(pkt, from.Addr(), start, slots[i])
-			}
-			if !limited {
-				resp = s.handler.serveUDP(pkt, from, slots[i])
+			q := slots[i]
+			q.Wire = bufs[i*udpSlotBytes : i*udpSlotBytes+int(in[i].len)]
+			q.Remote = sockaddrAddrPort(&names[i]) // cheap; needed by RRL, the query log and transfer rules
+			resp, ev, observe := s.answerUDP(ctx, c, q, start)
+			if observe {
+				events[observed] = ev
+				observed++
 			}
 			if resp == nil {
 				continue
@@ -106,8 +107,13 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			out[m].hdr.Namelen = in[i].hdr.Namelen
 			m++
 		}
-		if n > 0 {
-			s.handler.stats.observeBatch(time.Since(start), n)
+		if observed > 0 && s.hooks.Query != nil {
+			per := time.Since(start) / time.Duration(observed)
+			for i := range observed {
+				events[i].Duration = per
+				s.hooks.Query(events[i])
+				events[i] = QueryEvent{}
+			}
 		}
 		for sent := 0; sent < m; {
 			var werr error

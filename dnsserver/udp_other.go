@@ -2,10 +2,13 @@
 
 package dnsserver
 
-import "net"
+import (
+	"context"
+	"net"
+)
 
 // serveUDP reads and answers queries on c until it is closed.
-func (s *Server) serveUDP(c *net.UDPConn) { s.serveUDPSimple(c) }
+func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) { s.serveUDPSimple(ctx, c) }
 
 // udpPending reports whether a datagram waits to be read on c; without
 // the ioctl it never knows.

@@ -32,7 +32,7 @@ func TestUpdatesBounded(t *testing.T) {
 	reg := registry.New(registry.Config{Store: gatedStore{gate}})
 	h := updateHandler(t, reg, testConfig())
 	h.upd.slots = make(chan struct{}, slots)
-	srv := NewServer(ServerConfig{Addr: "127.0.0.1:0"}, h, nil)
+	srv := NewServer(ServerConfig{Addr: "127.0.0.1:0", Hooks: h.Hooks()}, h, nil)
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
 	}

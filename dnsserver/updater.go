@@ -1,11 +1,9 @@
 package dnsserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"net"
-	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,7 +43,6 @@ type UpdateConfig struct {
 type updates struct {
 	cfg   UpdateConfig
 	slots chan struct{}
-	wg    sync.WaitGroup
 	// Counters by outcome.
 	applied, refused, busy, failed atomic.Uint64
 }
@@ -59,74 +56,41 @@ func (h *Handler) EnableUpdates(cfg UpdateConfig) {
 	h.upd = &updates{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight)}
 }
 
-// isUpdate reports whether pkt is an UPDATE request by its header.
-func isUpdate(pkt []byte) bool {
-	return len(pkt) >= 12 && pkt[2]&0x80 == 0 && int(pkt[2]>>3&0xf) == dns.OpcodeUpdate
-}
-
-// serveUpdateUDP serves an UPDATE that came over UDP from the client at
-// from. Updates wait for a durable write, so they do not hold the socket's
-// reader: each runs in its own goroutine (at most MaxInFlight at once,
-// more are answered SERVFAIL at once) and writes its answer itself on
-// conn. Without conn (tests) or without updates, it answers in place. It
-// returns what to send now, or nil.
-func (h *Handler) serveUpdateUDP(pkt []byte, from netip.AddrPort, conn *net.UDPConn) []byte {
-	m, fault := readMessage(pkt)
-	if fault != msgOK {
-		return formErr(pkt, &m, fault, nil)
-	}
+// updateLater answers an UPDATE, read by readMessage as m: updates wait
+// for a durable write, so the transport serves them on goroutines of
+// their own, at most MaxInFlight at once: when none is free, the answer is
+// SERVFAIL at once. Without updates, the refusal is answered at once. The slot taken here is freed by Serve just before it
+// writes the answer, so that a client that sends its next UPDATE as soon
+// as it has the answer finds the slot free.
+func (h *Handler) updateLater(q *Query, m *wireMsg) Reply {
+	pkt := q.Wire
 	req := new(dns.Msg)
 	if err := req.Unpack(pkt); err != nil {
-		return formErr(pkt, &m, msgMalformed, nil)
+		return Reply{Wire: formErr(pkt, m, msgMalformed, q.Out[:0]), Rcode: dns.RcodeFormatError}
 	}
-	r := Request{Wire: pkt, Msg: req, Remote: from}
-	if conn == nil || h.upd == nil {
-		w := &packetWriter{}
-		h.Serve(context.Background(), r, w)
-		return w.out
+	tcp := q.Transport == TransportTCP
+	if h.upd == nil {
+		// Refused at once (after the TSIG check).
+		w := &packetWriter{buf: q.Out[:0]}
+		r := h.Serve(context.Background(), Request{Wire: pkt, Msg: req, TCP: tcp, Remote: q.Remote}, w)
+		if !r.Answered || w.out == nil {
+			return Reply{}
+		}
+		r.Wire = w.out
+		return r
 	}
+	r := &Request{Wire: bytes.Clone(pkt), Msg: req, TCP: tcp, Remote: q.Remote}
 	if !h.upd.acquire() {
-		return h.updateBusy(req)
+		return Reply{Wire: append(q.Out[:0], h.updateBusy(req)...), Rcode: dns.RcodeServerFailure}
 	}
-	r.Wire = append([]byte(nil), pkt...)
-	go func() {
-		w := &udpWriter{conn: conn, to: from, done: h.upd.release}
-		defer w.finish()
-		h.Serve(context.Background(), r, w)
-	}()
-	return nil
-}
-
-// udpWriter sends the answer to an UPDATE from the UDP client at to, and
-// frees the update's slot just before, so that a client that sends its
-// next UPDATE as soon as it has the answer finds the slot free.
-type udpWriter struct {
-	conn *net.UDPConn
-	to   netip.AddrPort
-	done func() // frees the slot; called once
-}
-
-func (u *udpWriter) finish() {
-	if u.done != nil {
-		u.done()
-		u.done = nil
-	}
-}
-
-func (u *udpWriter) WriteMessage(wire []byte, _ time.Time) error {
-	u.finish()
-	_, err := u.conn.WriteToUDPAddrPort(wire, u.to)
-	if errors.Is(err, net.ErrClosed) {
-		return nil // shutting down
-	}
-	return err
+	r.slot = true
+	return Reply{Later: r}
 }
 
 // acquire takes a slot for one more update in flight, if one is free.
 func (u *updates) acquire() bool {
 	select {
 	case u.slots <- struct{}{}:
-		u.wg.Add(1)
 		return true
 	default:
 		u.busy.Add(1)
@@ -134,17 +98,7 @@ func (u *updates) acquire() bool {
 	}
 }
 
-func (u *updates) release() {
-	<-u.slots
-	u.wg.Done()
-}
-
-// waitUpdates waits for the updates in flight to finish.
-func (h *Handler) waitUpdates() {
-	if h.upd != nil {
-		h.upd.wg.Wait()
-	}
-}
+func (u *updates) release() { <-u.slots }
 
 // updateBusy is the answer to an UPDATE over UDP that found no free slot:
 // SERVFAIL, unsigned (checking the signature would cost what the bound
@@ -181,9 +135,10 @@ func addEDE(m *dns.Msg, code uint16, text string) {
 }
 
 // updateResponse answers an UPDATE whose TSIG, if any, checked out: key
-// is the key that signed it ("" for none). Over TCP it takes a slot of
-// its own (over UDP, serveUpdateUDP took it).
-func (h *Handler) updateResponse(req *dns.Msg, key string, tcp bool) *dns.Msg {
+// is the key that signed it ("" for none). Unless slot says the caller
+// holds one (updateLater; Serve frees it), it takes a slot of its own for
+// the update and frees it on return.
+func (h *Handler) updateResponse(req *dns.Msg, key string, slot bool) *dns.Msg {
 	m := updateReply(req)
 	opt, optOK := ednsOf(req)
 	if opt != nil {
@@ -194,12 +149,12 @@ func (h *Handler) updateResponse(req *dns.Msg, key string, tcp bool) *dns.Msg {
 		m.Rcode = dns.RcodeFormatError
 	case opt != nil && opt.Version() != 0:
 		m.Rcode = dns.RcodeBadVers
-	case tcp && h.upd != nil && !h.upd.acquire():
+	case !slot && h.upd != nil && !h.upd.acquire():
 		m.Rcode = dns.RcodeServerFailure
 		addEDE(m, dns.ExtendedErrorCodeOther, busyText)
 		return m
 	default:
-		if tcp && h.upd != nil {
+		if !slot && h.upd != nil {
 			defer h.upd.release()
 		}
 		if e := h.update(req, key); e != nil {

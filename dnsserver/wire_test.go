@@ -202,7 +202,7 @@ func BenchmarkReadMessage(b *testing.B) {
 		if fault != msgOK {
 			b.Fatal(fault)
 		}
-		key, _ = appendKey(pkt, &m, key[:0])
+		key, _ = appendKey(pkt, &m, key[:0], false)
 	}
 }
 

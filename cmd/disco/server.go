@@ -105,7 +105,7 @@ func runServer(ctx context.Context, cfg serveConfig, log *slog.Logger, started f
 	metrics.register(handler, handler.ZoneMetrics(), registryCollector{reg})
 	dnsSrv := dnsserver.NewServer(dnsserver.ServerConfig{
 		Addr: cfg.DNSAddr, TCPIdleTimeout: cfg.TCPIdleTimeout, MaxTCPConns: cfg.MaxTCPConns, RRL: cfg.RRL,
-		UDPBufferBytes: cfg.UDPBufferBytes,
+		UDPBufferBytes: cfg.UDPBufferBytes, Hooks: handler.Hooks(),
 	}, handler, log)
 	if err := dnsSrv.Listen(); err != nil {
 		return listenError("--dns-addr", cfg.DNSAddr, err)
