@@ -79,6 +79,7 @@ func doubled(line string) bool {
 // version in every form, a mistyped command, durations in flags, the
 // default check timeout, idempotent deregistration and the output formats.
 func TestCLIConventions(t *testing.T) {
+	t.Parallel()
 	d := startDisco(t)
 	env := d.clientEnv()
 	instances := func(service string) []string {
@@ -311,6 +312,7 @@ func holdPort(t *testing.T) int {
 // client's problem (422) with file:line once and no doubled prefix, and
 // the previous version of the zone keeps serving.
 func TestZoneReloadBadFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "example.com.zone")
 	if err := os.WriteFile(file, []byte(fmt.Sprintf(exampleZone, "192.0.2.1")), 0o644); err != nil {
@@ -351,6 +353,7 @@ func TestZoneReloadBadFile(t *testing.T) {
 // TestStartupLogWords: the start-up log says how the journal is flushed
 // in words, not as a flag name.
 func TestStartupLogWords(t *testing.T) {
+	t.Parallel()
 	d := startDisco(t)
 	line := d.waitLine(t, "the data file line", func(l string) bool { return strings.Contains(l, `"data file opened"`) })
 	var rec map[string]any
@@ -366,6 +369,7 @@ func TestStartupLogWords(t *testing.T) {
 // TestCompletion loads the completion scripts into real shells and asks
 // them to complete.
 func TestCompletion(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, shell := range []string{"bash", "zsh"} {
 		r := runDisco(t, nil, "completion", shell)

@@ -18,6 +18,7 @@ const (
 // TestSystemdUnit checks the shipped unit with systemd's own verifier,
 // pointed at the built binary.
 func TestSystemdUnit(t *testing.T) {
+	t.Parallel()
 	unit, err := os.ReadFile(unitFile)
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +59,7 @@ func TestSystemdUnit(t *testing.T) {
 // TestEnvFileNamesFlags checks that every variable the example
 // environment file and the unit set is one "disco serve" reads.
 func TestEnvFileNamesFlags(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	help, err := exec.CommandContext(ctx, discoBin, "serve", "--help").CombinedOutput()

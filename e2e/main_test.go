@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +27,15 @@ import (
 // discoBin is the disco binary built once for all tests.
 var discoBin string
 
+// serverBin is the binary startDisco runs: discoBin, or when the tests run
+// with the race detector (go test -race) the same program built with it,
+// so that the server's goroutines are checked as they serve the tests. The
+// client commands run discoBin, which starts much faster.
+var serverBin string
+
+// raceEnabled is set when the tests run with the race detector.
+var raceEnabled bool
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -36,13 +47,28 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	discoBin = filepath.Join(dir, "disco")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	// go test puts $GOROOT/bin first in PATH.
-	build := exec.CommandContext(ctx, "go", "build", "-o", discoBin, "disco/cmd/disco")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go build disco: %v\n%s", err, out)
+	discoBin, serverBin = filepath.Join(dir, "disco"), filepath.Join(dir, "disco")
+	builds := [][]string{{"-o", discoBin}}
+	if raceEnabled {
+		serverBin = filepath.Join(dir, "disco-race")
+		builds = append(builds, []string{"-race", "-o", serverBin})
+	}
+	errs := make([]error, len(builds))
+	var wg sync.WaitGroup
+	for i, flags := range builds {
+		wg.Go(func() {
+			// go test puts $GOROOT/bin first in PATH.
+			args := append(append([]string{"build"}, flags...), "disco/cmd/disco")
+			if out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	return m.Run()
@@ -112,11 +138,17 @@ type proc struct {
 // when the test ends. Its output is logged if the test failed.
 func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, nil, name, args...)
+}
+
+// startProcEnv is startProc with env added to the child's environment.
+func startProcEnv(t *testing.T, env []string, name string, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: filepath.Base(name), out: newLogLines(), done: make(chan struct{})}
 	p.cmd = exec.Command(name, args...)
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out
-	p.cmd.Env = childEnv()
+	p.cmd.Env = append(childEnv(), env...)
 	p.cmd.WaitDelay = 5 * time.Second
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -127,6 +159,9 @@ func startProc(t *testing.T, name string, args ...string) *proc {
 	}()
 	t.Cleanup(func() {
 		p.stop()
+		if strings.Contains(p.out.String(), "WARNING: DATA RACE") {
+			t.Errorf("%s reported a data race", p.name)
+		}
 		if t.Failed() {
 			t.Logf("output of %s %s:\n%s", p.name, strings.Join(args, " "), p.out)
 		}
@@ -147,6 +182,29 @@ func (p *proc) stop() {
 	case <-time.After(wait):
 		_ = p.cmd.Process.Kill()
 		<-p.done
+	}
+}
+
+// terminate stops the process with SIGTERM and fails the test unless it
+// exits with status 0.
+func (p *proc) terminate(t *testing.T) {
+	t.Helper()
+	p.stop()
+	if p.err != nil {
+		t.Fatalf("%s stopped with %v", p.name, p.err)
+	}
+}
+
+// kill ends the process with SIGKILL, as a crash would, and waits for it.
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(wait):
+		t.Fatalf("%s did not exit after SIGKILL", p.name)
 	}
 }
 
@@ -208,14 +266,38 @@ type disco struct {
 	admin   string // http://host:port
 }
 
-// startDisco runs "disco serve" on free loopback ports with a fresh data
-// directory, the admin token and JSON logs, plus args, and waits until it
-// is up.
+// startDisco runs "disco serve" (serverBin) on free loopback ports with a
+// fresh data directory (unless args give --data-dir), the admin token and
+// JSON logs, plus args, and waits until it is up.
 func startDisco(t *testing.T, args ...string) *disco {
 	t.Helper()
-	all := append([]string{"serve", "--dns-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
-		"--data-dir", t.TempDir(), "--admin-token", testToken, "--log-format", "json"}, args...)
-	p := startProc(t, discoBin, all...)
+	return launchDisco(t, serverBin, nil, args...)
+}
+
+// startDiscoEnv is startDisco with env added to the server's environment.
+func startDiscoEnv(t *testing.T, env []string, args ...string) *disco {
+	t.Helper()
+	return launchDisco(t, serverBin, env, args...)
+}
+
+// startDiscoPlain is startDisco on discoBin, built without the race
+// detector, for a test that loads the server to its limits: the detector
+// slows the server several times over, which such a test takes for a
+// fault.
+func startDiscoPlain(t *testing.T, args ...string) *disco {
+	t.Helper()
+	return launchDisco(t, discoBin, nil, args...)
+}
+
+// launchDisco runs "disco serve" from bin as startDisco says.
+func launchDisco(t *testing.T, bin string, env []string, args ...string) *disco {
+	t.Helper()
+	all := []string{"serve", "--dns-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+		"--admin-token", testToken, "--log-format", "json"}
+	if !slices.Contains(args, "--data-dir") {
+		all = append(all, "--data-dir", t.TempDir())
+	}
+	p := startProcEnv(t, env, bin, append(all, args...)...)
 	line := p.waitLine(t, `"disco started"`, func(l string) bool { return strings.Contains(l, `"disco started"`) })
 	var started struct{ DNS, Admin string }
 	if err := json.Unmarshal([]byte(line), &started); err != nil || started.DNS == "" || started.Admin == "" {
@@ -257,19 +339,88 @@ func (d *disco) register(t *testing.T, service, id, body string) {
 	}
 }
 
-// exchange sends one query to server over network ("udp" or "tcp").
+// exchange sends one query to server over network ("udp" or "tcp"), with
+// an EDNS buffer size of 4096.
 func exchange(t *testing.T, server, network, name string, qtype uint16, rd bool) *dns.Msg {
+	t.Helper()
+	return query(t, server, network, name, qtype, rd, dns.DefaultMsgSize)
+}
+
+// query sends one query to server over network ("udp" or "tcp"), with
+// EDNS and that buffer size unless edns is 0.
+func query(t *testing.T, server, network, name string, qtype uint16, rd bool, edns uint16) *dns.Msg {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.RecursionDesired = rd
-	m.SetEdns0(dns.DefaultMsgSize, false)
-	c := &dns.Client{Net: network, Timeout: 5 * time.Second}
+	if edns > 0 {
+		m.SetEdns0(edns, false)
+	}
+	c := &dns.Client{Net: network, Timeout: 5 * time.Second, UDPSize: 65535}
 	r, _, err := c.Exchange(m, server)
 	if err != nil {
 		t.Fatalf("%s %s to %s over %s: %v", name, dns.TypeToString[qtype], server, network, err)
 	}
 	return r
+}
+
+// query asks d over network without recursion (edns as query's).
+func (d *disco) query(t *testing.T, network, name string, qtype uint16, edns uint16) *dns.Msg {
+	t.Helper()
+	return query(t, d.dnsAddr, network, name, qtype, false, edns)
+}
+
+// served returns the addresses d answers for name over UDP, sorted.
+func (d *disco) served(t *testing.T, name string) []string {
+	t.Helper()
+	return values(d.query(t, "udp", name, dns.TypeA, 0))
+}
+
+// values returns the answer records' data, sorted.
+func values(m *dns.Msg) []string {
+	var out []string
+	for _, rr := range m.Answer {
+		switch v := rr.(type) {
+		case *dns.A:
+			out = append(out, v.A.String())
+		case *dns.AAAA:
+			out = append(out, v.AAAA.String())
+		case *dns.SRV:
+			out = append(out, fmt.Sprintf("%d %d %d %s", v.Priority, v.Weight, v.Port, v.Target))
+		case *dns.TXT:
+			out = append(out, strings.Join(v.Txt, " "))
+		default:
+			out = append(out, rr.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// findEDE returns the Extended DNS Error of m, or nil.
+func findEDE(m *dns.Msg) *dns.EDNS0_EDE {
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// eventually polls cond every 20 ms for up to limit and returns how long it
+// took to hold, or fails the test.
+func eventually(t *testing.T, what string, limit time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %s", what, limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
 }
 
 // freePort returns a loopback port that is free for both UDP and TCP.

@@ -21,6 +21,7 @@ import (
 )
 
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, discoBin, "version").CombinedOutput()
@@ -44,6 +45,7 @@ www IN A   %s
 // logs, the query log, a zone reload on SIGHUP, metrics, and a graceful
 // stop on SIGTERM.
 func TestOperator(t *testing.T) {
+	t.Parallel()
 	zonesDir := t.TempDir()
 	zoneFile := filepath.Join(zonesDir, "example.com.zone")
 	writeZone := func(addr string) {

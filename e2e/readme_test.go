@@ -141,6 +141,7 @@ func outputMatches(got string, want []string) bool {
 // a server started as the README says, and wants exactly the output it
 // shows.
 func TestREADMEQuickStart(t *testing.T) {
+	t.Parallel()
 	for tool, pkg := range map[string]string{"dig": "dnsutils", "curl": "curl", "sh": "dash"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed (Debian package %s)", tool, pkg)

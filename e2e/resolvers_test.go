@@ -90,6 +90,7 @@ func startDnsmasq(t *testing.T, bin string, port int, snippet string) *proc {
 // TestResolvers puts Unbound and dnsmasq, configured with the snippets of
 // docs/forwarding.md, in front of a real disco and resolves through them.
 func TestResolvers(t *testing.T) {
+	t.Parallel()
 	d := startDisco(t)
 	d.register(t, "web", "web-1", `{"address":"10.0.0.1","port":8080}`)
 	d.register(t, "web", "web-2", `{"address":"192.168.1.2","port":8081}`)
@@ -190,23 +191,4 @@ func waitResolver(t *testing.T, p *proc, server string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// values returns the answer records' data, sorted.
-func values(m *dns.Msg) []string {
-	var out []string
-	for _, rr := range m.Answer {
-		switch v := rr.(type) {
-		case *dns.A:
-			out = append(out, v.A.String())
-		case *dns.AAAA:
-			out = append(out, v.AAAA.String())
-		case *dns.SRV:
-			out = append(out, fmt.Sprintf("%d %d %d %s", v.Priority, v.Weight, v.Port, v.Target))
-		default:
-			out = append(out, rr.String())
-		}
-	}
-	slices.Sort(out)
-	return out
 }

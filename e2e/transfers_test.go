@@ -603,6 +603,7 @@ func TestSecondaries(t *testing.T) {
 // docs/transfers.md but a secret of its own for the key: disco refuses its
 // requests, and it has no zone to serve.
 func TestSecondaryWrongSecret(t *testing.T) {
+	t.Parallel()
 	ports := installedSecondaries(t)
 	key := newTSIGKey(t, "xfr")
 	d := startDisco(t, "--tsig-keys", key.writeFile(t, t.TempDir()), "--transfer-allow", "key:xfr")

@@ -43,8 +43,9 @@ func keygen(t *testing.T, bin, dir, name string) tsigKey {
 }
 
 // updateServer starts disco taking updates signed with upd (xfr is known
-// but not allowed) and serving 10.0.0.0/8 and fd00::/8 in reverse.
-func updateServer(t *testing.T) (d *disco, upd, xfr tsigKey) {
+// but not allowed) and serving 10.0.0.0/8 and fd00::/8 in reverse, with
+// start (startDisco, or startDiscoPlain for a flood).
+func updateServer(t *testing.T, start func(*testing.T, ...string) *disco) (d *disco, upd, xfr tsigKey) {
 	t.Helper()
 	keygenBin, ok := lookBin("tsig-keygen")
 	if !ok {
@@ -64,7 +65,7 @@ func updateServer(t *testing.T) (d *disco, upd, xfr tsigKey) {
 	if err := os.WriteFile(keysFile, keys, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d = startDisco(t, "--tsig-keys", keysFile, "--update-allow", "key:upd",
+	d = start(t, "--tsig-keys", keysFile, "--update-allow", "key:upd",
 		"--reverse-zone", "10.0.0.0/8", "--reverse-zone", "fd00::/8")
 	return d, upd, xfr
 }
@@ -118,11 +119,12 @@ func instanceJSON(t *testing.T, d *disco, service, id string) string {
 // TestNsupdate registers, changes and deregisters instances with BIND's
 // nsupdate, over UDP and TCP, and checks what DNS and the API then say.
 func TestNsupdate(t *testing.T) {
+	t.Parallel()
 	bin, ok := lookBin("nsupdate")
 	if !ok {
 		t.Skip("nsupdate not installed (Debian bind9-dnsutils)")
 	}
-	d, upd, xfr := updateServer(t)
+	d, upd, xfr := updateServer(t, startDisco)
 	host, port, _ := net.SplitHostPort(d.dnsAddr)
 	I := "instance." + domain
 	// nsupdate runs a script with key (nil: unsigned) and extra flags, and
@@ -211,11 +213,12 @@ func TestNsupdate(t *testing.T) {
 
 // TestKnsupdate registers and deregisters with Knot's knsupdate.
 func TestKnsupdate(t *testing.T) {
+	t.Parallel()
 	bin, ok := lookBin("knsupdate")
 	if !ok {
 		t.Skip("knsupdate not installed (Debian knot-dnsutils)")
 	}
-	d, upd, _ := updateServer(t)
+	d, upd, _ := updateServer(t, startDisco)
 	host, port, _ := net.SplitHostPort(d.dnsAddr)
 	I := "instance." + domain
 	knsupdate := func(key tsigKey, lines ...string) (string, error) {
@@ -255,7 +258,7 @@ func TestKnsupdate(t *testing.T) {
 // either applied or refused as busy, and what was applied is exactly what
 // the registry holds.
 func TestUpdateFlood(t *testing.T) {
-	d, upd, _ := updateServer(t)
+	d, upd, _ := updateServer(t, startDiscoPlain)
 	const (
 		clients = 96 // more than the 64 updates disco processes at once
 		perUDP  = 15 // updates per client: 1,440 in all
@@ -366,6 +369,7 @@ foreach my $res (sort { $a->service cmp $b->service } Net::Bonjour->all_services
 // TestDNSSDBrowse browses and resolves disco's DNS-SD names with a real
 // DNS-SD client library.
 func TestDNSSDBrowse(t *testing.T) {
+	t.Parallel()
 	perl, ok := lookBin("perl")
 	if !ok || exec.Command(perl, "-MNet::Bonjour", "-e", "1").Run() != nil {
 		t.Skip("Net::Bonjour not installed (Debian libnet-bonjour-perl)")

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -16,6 +18,60 @@ import (
 	"disco/tsig"
 )
 
+const benchToken = "bench-token"
+
+// benchServer is "disco serve" run in-process on loopback ports, so that a
+// benchmark can set what has no flag (CommitBatch). The end-to-end tests,
+// in package e2e, run the built binary instead.
+type benchServer struct {
+	dnsAddr string
+	admin   string // http://host:port
+}
+
+// startBenchServer runs the server with a fresh data directory and the
+// flags' defaults, adjusted by mod; it stops when the benchmark ends.
+func startBenchServer(b *testing.B, mod func(*serveConfig)) *benchServer {
+	b.Helper()
+	ns, err := nsAddrs("127.0.0.1", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := serveConfig{
+		DNSAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Domain: "disco.internal.",
+		DataDir: b.TempDir(), AdminToken: benchToken, DNSTTL: 5, NegativeTTL: 5,
+		NSAddrs: ns, LogFormat: "text", TCPIdleTimeout: 10 * time.Second,
+		MaxTCPConns: 100, ShutdownTimeout: 10 * time.Second, CommitDelay: DefaultCommitDelay,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	up := make(chan *benchServer, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- runServer(ctx, cfg, newLogger(io.Discard, slog.LevelInfo, "text"), func(d, a net.Addr) {
+			up <- &benchServer{dnsAddr: d.String(), admin: "http://" + a.String()}
+		})
+	}()
+	select {
+	case s := <-up:
+		b.Cleanup(func() {
+			cancel()
+			if err := <-errc; err != nil {
+				b.Errorf("server stopped with %v", err)
+			}
+		})
+		return s
+	case err := <-errc:
+		cancel()
+		b.Fatalf("server did not start: %v", err)
+	case <-time.After(20 * time.Second):
+		cancel()
+		b.Fatal("server did not start within 20s")
+	}
+	return nil
+}
+
 // BenchmarkRegisterHTTP measures durable registrations per second through
 // the admin API with 64 concurrent clients, each write fsync'd before its
 // 2xx: with group commit, and with one commit per write for comparison.
@@ -28,13 +84,7 @@ func BenchmarkRegisterHTTP(b *testing.B) {
 		delay time.Duration
 	}{{"group-commit", 0, DefaultCommitDelay}, {"group-commit-no-delay", 0, 0}, {"commit-per-write", 1, 0}} {
 		b.Run(tc.name, func(b *testing.B) {
-			s := startServer(&testing.T{}, func(c *serveConfig) {
-				c.CommitBatch, c.CommitDelay, c.DataDir = tc.batch, tc.delay, b.TempDir()
-			})
-			if s == nil {
-				b.Fatal("server did not start")
-			}
-			defer s.stop()
+			s := startBenchServer(b, func(c *serveConfig) { c.CommitBatch, c.CommitDelay = tc.batch, tc.delay })
 			const clients = 64
 			tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
 			hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -56,7 +106,7 @@ func BenchmarkRegisterHTTP(b *testing.B) {
 						url := fmt.Sprintf("%s/v1/services/svc-%d/instances/i-%d-%d", s.admin, i%100, c, i)
 						body := fmt.Sprintf(`{"address":"10.%d.%d.%d","port":8080,"tags":["v1"]}`, i>>16&255, i>>8&255, i&255|1)
 						req, _ := http.NewRequest("PUT", url, strings.NewReader(body))
-						req.Header.Set("Authorization", "Bearer "+testToken)
+						req.Header.Set("Authorization", "Bearer "+benchToken)
 						req.Header.Set("Content-Type", "application/json")
 						resp, err := hc.Do(req)
 						if err != nil || resp.StatusCode != 200 {
@@ -98,15 +148,10 @@ func BenchmarkRegisterUpdate(b *testing.B) {
 	}
 	for _, perMsg := range []int{1, 10} {
 		b.Run(fmt.Sprintf("instances-per-message=%d", perMsg), func(b *testing.B) {
-			s := startServer(&testing.T{}, func(c *serveConfig) {
-				c.DataDir = b.TempDir()
+			s := startBenchServer(b, func(c *serveConfig) {
 				c.Transfer.Keys = keys
 				c.Update.Allow = []string{"bench."}
 			})
-			if s == nil {
-				b.Fatal("server did not start")
-			}
-			defer s.stop()
 			const clients = 64
 			var next, failed atomic.Int64
 			var wg sync.WaitGroup

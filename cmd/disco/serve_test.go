@@ -1,8 +1,13 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"disco/dnsserver"
 )
 
 // TestServeStoreFlags: the store flags (and the other flags checked
@@ -40,6 +45,63 @@ func TestServeStoreFlags(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q\ndoes not say %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// parseServe reads serve's flags and environment as "disco serve" does.
+func parseServe(t *testing.T, args ...string) (serveConfig, error) {
+	t.Helper()
+	var cfg serveConfig
+	var perr error
+	app := &cli.App{Writer: io.Discard, ErrWriter: io.Discard, Flags: serveFlags(), Action: func(c *cli.Context) error {
+		cfg, perr = serveConfigFrom(c)
+		return nil
+	}}
+	if err := app.Run(append([]string{"disco"}, args...)); err != nil {
+		return cfg, err
+	}
+	return cfg, perr
+}
+
+func TestHardeningFlags(t *testing.T) {
+	defaults := dnsserver.RRLConfig{Slip: 2, IPv4PrefixLen: 24, IPv6PrefixLen: 56}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		rrl  dnsserver.RRLConfig
+		err  string
+	}{
+		{name: "off by default", rrl: defaults},
+		{name: "rate", args: []string{"--rrl-rate", "50"}, rrl: dnsserver.RRLConfig{Rate: 50, Slip: 2, IPv4PrefixLen: 24, IPv6PrefixLen: 56}},
+		{name: "everything", args: []string{"--rrl-rate", "50", "--rrl-burst", "100", "--rrl-slip", "0", "--rrl-ipv4-prefix", "32", "--rrl-ipv6-prefix", "64"},
+			rrl: dnsserver.RRLConfig{Rate: 50, Burst: 100, IPv4PrefixLen: 32, IPv6PrefixLen: 64}},
+		{name: "environment", env: map[string]string{"DISCO_RRL_RATE": "7", "DISCO_RRL_SLIP": "3"},
+			rrl: dnsserver.RRLConfig{Rate: 7, Slip: 3, IPv4PrefixLen: 24, IPv6PrefixLen: 56}},
+		{name: "negative rate", args: []string{"--rrl-rate", "-1"}, err: "rrl rate -1"},
+		{name: "prefix too long", args: []string{"--rrl-ipv4-prefix", "33"}, err: "IPv4 prefix length 33"},
+		{name: "cert without key", args: []string{"--admin-tls-cert", "a.crt"}, err: "give both or neither"},
+		{name: "key without cert", env: map[string]string{"DISCO_ADMIN_TLS_KEY": "a.key"}, err: "give both or neither"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := parseServe(t, tc.args...)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("error %v, want one about %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.RRL != tc.rrl {
+				t.Errorf("RRL %+v, want %+v", cfg.RRL, tc.rrl)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -93,24 +93,24 @@ func waitText(t *testing.T, ctx context.Context, limit time.Duration, words ...s
 // reload, explains an answer, and shows no data without the right token.
 func TestStatusPage(t *testing.T) {
 	b := browser(t)
-	s := startServer(t, nil)
+	d := startDisco(t)
 	backend := &httpBackend{addr: "127.0.0.1:0"}
 	backend.start(t)
 	defer backend.stop()
-	s.register(t, "web", "web-1", `{"address":"10.0.0.1","port":8080,"tags":["v2"]}`)
-	s.register(t, "web", "web-2", fmt.Sprintf(`{"address":"10.0.0.2","port":8080,"checks":[{"type":"http","url":"http://%s/health","interval":"1s","timeout":"500ms","fall":1}]}`, backend.addr))
-	s.register(t, "web", "web-3", `{"address":"10.0.0.3","port":8080}`)
-	if code, body := s.api(t, "PUT", "/v1/services/web/instances/web-3/maintenance", `{"enabled":true,"reason":"kernel upgrade"}`); code != 200 {
+	d.register(t, "web", "web-1", `{"address":"10.0.0.1","port":8080,"tags":["v2"]}`)
+	d.register(t, "web", "web-2", fmt.Sprintf(`{"address":"10.0.0.2","port":8080,"checks":[{"type":"http","url":"http://%s/health","interval":"1s","timeout":"500ms","fall":1}]}`, backend.addr))
+	d.register(t, "web", "web-3", `{"address":"10.0.0.3","port":8080}`)
+	if code, body := d.api(t, "PUT", "/v1/services/web/instances/web-3/maintenance", `{"enabled":true,"reason":"kernel upgrade"}`); code != 200 {
 		t.Fatalf("maintenance: %d %s", code, body)
 	}
-	s.register(t, "db", "db-1", `{"address":"fd00::5","port":5432}`)
+	d.register(t, "db", "db-1", `{"address":"fd00::5","port":5432}`)
 	eventually(t, "web-2 passing", 5*time.Second, func() bool {
-		_, body := s.api(t, "GET", "/v1/services/web/instances/web-2", "")
+		_, body := d.api(t, "GET", "/v1/services/web/instances/web-2", "")
 		return strings.Contains(body, `"status":"passing"`)
 	})
 
 	page := tab(t, b)
-	if err := chromedp.Do(page, chromedp.Navigate(s.admin+"/ui/#token="+testToken)); err != nil {
+	if err := chromedp.Do(page, chromedp.Navigate(d.admin+"/ui/#token="+testToken)); err != nil {
 		t.Fatal(err)
 	}
 	waitText(t, page, 10*time.Second, "web-1", "10.0.0.1:8080", "v2", "passing", "maintenance", "kernel upgrade",
@@ -124,7 +124,7 @@ func TestStatusPage(t *testing.T) {
 	}
 
 	// A registration shows within 2 s, without a reload.
-	s.register(t, "web", "web-4", `{"address":"10.0.0.4","port":8080}`)
+	d.register(t, "web", "web-4", `{"address":"10.0.0.4","port":8080}`)
 	took := waitText(t, page, 5*time.Second, "web-4", "10.0.0.4:8080")
 	if took > 2*time.Second {
 		t.Errorf("the registration showed after %s, want within 2s", took)
@@ -147,8 +147,8 @@ func TestStatusPage(t *testing.T) {
 
 	// A wrong or missing token: a clear message and no data.
 	for _, tc := range []struct{ url, say string }{
-		{s.admin + "/ui/#token=wrong", "refused this admin token"},
-		{s.admin + "/ui/", "needs its admin token"},
+		{d.admin + "/ui/#token=wrong", "refused this admin token"},
+		{d.admin + "/ui/", "needs its admin token"},
 	} {
 		p := tab(t, b)
 		if err := chromedp.Do(p, chromedp.Navigate(tc.url)); err != nil {
@@ -164,14 +164,15 @@ func TestStatusPage(t *testing.T) {
 // TestStatusPageManyServices checks that the page stays usable with 1,000
 // services: pages of them, and a filter.
 func TestStatusPageManyServices(t *testing.T) {
+	t.Parallel()
 	b := browser(t)
-	s := startServer(t, nil)
+	d := startDisco(t)
 	var wg sync.WaitGroup
 	names := make(chan int)
 	for range 16 {
 		wg.Go(func() {
 			for i := range names {
-				s.register(t, fmt.Sprintf("svc-%04d", i), "i-1", fmt.Sprintf(`{"address":"10.1.%d.%d","port":80}`, i/250, i%250+1))
+				d.register(t, fmt.Sprintf("svc-%04d", i), "i-1", fmt.Sprintf(`{"address":"10.1.%d.%d","port":80}`, i/250, i%250+1))
 			}
 		})
 	}
@@ -182,7 +183,7 @@ func TestStatusPageManyServices(t *testing.T) {
 	wg.Wait()
 
 	page := tab(t, b)
-	if err := chromedp.Do(page, chromedp.Navigate(s.admin+"/ui/#token="+testToken)); err != nil {
+	if err := chromedp.Do(page, chromedp.Navigate(d.admin+"/ui/#token="+testToken)); err != nil {
 		t.Fatal(err)
 	}
 	waitText(t, page, 10*time.Second, "1000 services", "page 1 of 50", "svc-0000", "svc-0019")

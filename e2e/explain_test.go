@@ -1,14 +1,12 @@
-package main
+package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,18 +27,19 @@ web  IN CNAME web.service.disco.internal.
 // TestExplainEndToEnd asks the running server to explain questions over
 // the API and the CLI, and checks each against a real DNS query.
 func TestExplainEndToEnd(t *testing.T) {
+	t.Parallel()
 	zonesDir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(zonesDir, "example.com.zone"), []byte(faceZone), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, func(c *serveConfig) { c.ZonesDir = zonesDir })
-	s.register(t, "web", "web-1", `{"address":"10.0.0.1","port":8080,"tags":["v2"]}`)
-	s.register(t, "web", "web-2", `{"address":"10.0.0.2","port":8080,"checks":[{"type":"ttl","ttl":"1m"}]}`)
-	s.register(t, "web", "web-3", `{"address":"10.0.0.3","port":8080}`)
-	if code, body := s.api(t, "PUT", "/v1/services/web/instances/web-3/maintenance", `{"enabled":true,"reason":"upgrade"}`); code != 200 {
+	d := startDisco(t, "--zones-dir", zonesDir)
+	d.register(t, "web", "web-1", `{"address":"10.0.0.1","port":8080,"tags":["v2"]}`)
+	d.register(t, "web", "web-2", `{"address":"10.0.0.2","port":8080,"checks":[{"type":"ttl","ttl":"1m"}]}`)
+	d.register(t, "web", "web-3", `{"address":"10.0.0.3","port":8080}`)
+	if code, body := d.api(t, "PUT", "/v1/services/web/instances/web-3/maintenance", `{"enabled":true,"reason":"upgrade"}`); code != 200 {
 		t.Fatalf("maintenance: %d %s", code, body)
 	}
-	cl := admin.NewClient(s.admin, testToken, nil)
+	cl := admin.NewClient(d.admin, testToken, nil)
 	for _, q := range []struct {
 		name  string
 		qtype uint16
@@ -62,7 +61,7 @@ func TestExplainEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatalf("explain %s: %v", q.name, err)
 		}
-		m := s.query(t, "udp", q.name, q.qtype, 1232)
+		m := d.query(t, "udp", q.name, q.qtype, 1232)
 		var got []string
 		for _, rr := range m.Answer {
 			got = append(got, rr.String())
@@ -92,10 +91,11 @@ func TestExplainEndToEnd(t *testing.T) {
 		}
 	}
 
-	out, err := run(t, "explain", "web.service.disco.internal", "--admin", s.admin, "--token", testToken)
-	if err != nil {
-		t.Fatal(err)
+	r := runDisco(t, nil, "explain", "web.service.disco.internal", "--admin", d.admin, "--token", testToken)
+	if r.code != 0 {
+		t.Fatalf("disco explain: %v", r)
 	}
+	out := r.stdout
 	for _, want := range []string{
 		"web.service.disco.internal. A: NOERROR (zone disco.internal., authoritative)",
 		"web.service.disco.internal. 5 IN A 10.0.0.1",
@@ -113,41 +113,24 @@ func TestExplainEndToEnd(t *testing.T) {
 			t.Errorf("disco explain has no line with %q:\n%s", row, out)
 		}
 	}
-	out, err = run(t, "explain", "x.example.org", "AAAA", "--json", "--admin", s.admin, "--token", testToken)
+	r = runDisco(t, nil, "explain", "x.example.org", "AAAA", "--json", "--admin", d.admin, "--token", testToken)
 	var je admin.Explanation
-	if err != nil || json.Unmarshal([]byte(out), &je) != nil || je.Rcode != "REFUSED" || je.Type != "AAAA" {
-		t.Errorf("explain --json: %v %s", err, out)
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &je) != nil || je.Rcode != "REFUSED" || je.Type != "AAAA" {
+		t.Errorf("explain --json: %v", r)
 	}
 	for _, args := range [][]string{{"explain"}, {"explain", "a", "A", "extra"}, {"explain", "web", "BOGUS"}} {
-		if _, err := run(t, append(args, "--admin", s.admin, "--token", testToken)...); err == nil {
-			t.Errorf("disco %s: no error", strings.Join(args, " "))
+		if r := runDisco(t, nil, append(args, "--admin", d.admin, "--token", testToken)...); !r.oneLineErr() {
+			t.Errorf("disco %s: %v, want one error line", strings.Join(args, " "), r)
 		}
 	}
-}
-
-// syncBuffer is an io.Writer safe for a command writing while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestWatchCommand runs disco watch against a running server and checks
 // that it prints changes as they happen.
 func TestWatchCommand(t *testing.T) {
-	s := startServer(t, nil)
-	s.register(t, "web", "web-1", `{"address":"10.0.0.1","port":8080}`)
+	t.Parallel()
+	d := startDisco(t)
+	d.register(t, "web", "web-1", `{"address":"10.0.0.1","port":8080}`)
 	for _, tc := range []struct {
 		args  []string
 		first string          // printed at the start
@@ -156,36 +139,32 @@ func TestWatchCommand(t *testing.T) {
 		more  func() []string // a second change, and what it prints
 	}{
 		{args: []string{"watch", "web"}, first: "web has 1 instances",
-			do:   func() { s.register(t, "web", "web-5", `{"address":"10.0.0.5","port":8080,"tags":["v2"]}`) },
+			do:   func() { d.register(t, "web", "web-5", `{"address":"10.0.0.5","port":8080,"tags":["v2"]}`) },
 			want: []string{"+ web-5 10.0.0.5:8080 passing [v2]: no checks"},
 			more: func() []string {
-				s.api(t, "PUT", "/v1/services/web/instances/web-5/maintenance", `{"enabled":true,"reason":"swap"}`)
-				s.api(t, "DELETE", "/v1/services/web/instances/web-1", "")
+				d.api(t, "PUT", "/v1/services/web/instances/web-5/maintenance", `{"enabled":true,"reason":"swap"}`)
+				d.api(t, "DELETE", "/v1/services/web/instances/web-1", "")
 				return []string{"~ web-5 10.0.0.5:8080 maintenance [v2]: drained: swap (checks: passing) (was passing)", "- web-1 removed"}
 			}},
 		{args: []string{"watch"}, first: "+ web 1 instances: 0 passing, 0 warning, 0 critical, 1 maintenance",
-			do:   func() { s.register(t, "db", "db-1", `{"address":"10.0.0.7","port":5432}`) },
+			do:   func() { d.register(t, "db", "db-1", `{"address":"10.0.0.7","port":5432}`) },
 			want: []string{"+ db 1 instances: 1 passing, 0 warning, 0 critical, 0 maintenance"},
 			more: func() []string {
-				s.api(t, "DELETE", "/v1/services/db/instances/db-1", "")
+				d.api(t, "DELETE", "/v1/services/db/instances/db-1", "")
 				return []string{"- db removed"}
 			}},
 		{args: []string{"watch", "api"}, first: "api is not registered; waiting for it",
-			do:   func() { s.register(t, "api", "api-1", `{"address":"10.0.0.8","port":443}`) },
+			do:   func() { d.register(t, "api", "api-1", `{"address":"10.0.0.8","port":443}`) },
 			want: []string{"+ api-1 10.0.0.8:443 passing: no checks"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			out := &syncBuffer{}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() {
-				done <- runApp(ctx, newApp(out, out), append([]string{"disco"}, append(tc.args, "--admin", s.admin, "--token", testToken)...))
-			}()
+			w := startProc(t, discoBin, append(tc.args, "--admin", d.admin, "--token", testToken)...)
 			waitFor := func(words ...string) {
 				t.Helper()
 				eventually(t, "watch prints "+strings.Join(words, ", "), 5*time.Second, func() bool {
-					for _, w := range words {
-						if !strings.Contains(out.String(), w) {
+					out := w.out.String()
+					for _, word := range words {
+						if !strings.Contains(out, word) {
 							return false
 						}
 					}
@@ -198,13 +177,10 @@ func TestWatchCommand(t *testing.T) {
 			if tc.more != nil {
 				waitFor(tc.more()...)
 			}
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("watch ended with %v", err)
-			}
+			w.terminate(t)
 		})
 	}
-	if _, err := run(t, "watch", "web", "--admin", s.admin, "--token", "wrong"); err == nil || !strings.Contains(err.Error(), "401") {
-		t.Errorf("watch with a wrong token: %v, want a 401 error", err)
+	if r := runDisco(t, nil, "watch", "web", "--admin", d.admin, "--token", "wrong"); !r.oneLineErr() || !strings.Contains(r.stderr, "401") {
+		t.Errorf("watch with a wrong token: %v, want a 401 error", r)
 	}
 }
