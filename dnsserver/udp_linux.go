@@ -61,7 +61,7 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
 		var n int
 		var serr error
 		err := rc.Read(func(fd uintptr) bool {
-			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&in[0])), udpBatch, unix.MSG_DONTWAIT, 0, 0)
+			r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&in[0])), udpBatch, unix.MSG_DONTWAIT, 0, 0)
 			if e == unix.EAGAIN || e == unix.EINTR {
 				s.hooks.drained() // a transfer may wait for this
 				return false
@@ -118,7 +118,7 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
 		for sent := 0; sent < m; {
 			var werr error
 			err := rc.Write(func(fd uintptr) bool {
-				r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&out[sent])), uintptr(m-sent), unix.MSG_DONTWAIT, 0, 0)
+				r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&out[sent])), uintptr(m-sent), unix.MSG_DONTWAIT, 0, 0)
 				if e == unix.EAGAIN || e == unix.EINTR {
 					return false
 				}
