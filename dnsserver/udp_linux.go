@@ -13,7 +13,7 @@ import (
 )
 
 // udpBatch is how many datagrams one recvmmsg/sendmmsg call moves.
-const udpBatch = 32
+const udpBatch = 64
 
 // udpSlotBytes is the buffer of one datagram: queries larger than this are
 // cut (and then get FORMERR); answers never exceed UDPSize.
