@@ -91,6 +91,15 @@ func FuzzHandler(f *testing.F) {
 		if err := req.Unpack(pkt); err != nil {
 			return
 		}
+		if req.Opcode == dns.OpcodeUpdate {
+			// Every transport hands an UPDATE to Serve, which answers it
+			// with updateResponse (this handler takes no updates, so
+			// nothing is written).
+			if want := h.updateResponse(req, "", false); !needsServe(req) && fast.Rcode != want.Rcode {
+				t.Fatalf("UDP path answers the UPDATE %s, updateResponse %s", dns.RcodeToString[fast.Rcode], dns.RcodeToString[want.Rcode])
+			}
+			return
+		}
 		for _, udp := range []bool{true, false} {
 			resp := h.Respond(req, udp)
 			if resp == nil {
