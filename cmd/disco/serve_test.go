@@ -10,28 +10,19 @@ import (
 	"disco/dnsserver"
 )
 
-// TestServeStoreFlags: the store flags (and the other flags checked
-// together with them) are checked before anything starts, and every
-// problem is reported.
-func TestServeStoreFlags(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		env  map[string]string
-		want []string // substrings of the error
-	}{
-		{"unknown store", []string{"--store", "redis"}, nil, []string{`--store "redis": want bolt or etcd`}},
-		{"etcd without endpoints", []string{"--store", "etcd"}, nil, []string{"--store etcd needs --etcd-endpoints"}},
-		{"bad endpoint and half pairs", []string{"--store", "etcd", "--etcd-endpoints", "127.0.0.1:2379,http://ok:2379",
-			"--etcd-cert", "c.pem", "--etcd-username", "u", "--member-ttl", "500ms", "--etcd-timeout", "0s"}, nil,
-			[]string{`etcd endpoint "127.0.0.1:2379": want http://host:port`, "certificate and key go together",
-				"username and password go together", "--member-ttl 500ms: want at least 1s", "--etcd-timeout must be positive"}},
-		{"from the environment", nil, map[string]string{"DISCO_STORE": "etcd", "DISCO_ETCD_ENDPOINTS": "ftp://x"},
-			[]string{`etcd endpoint "ftp://x"`}},
-		{"commit delay and UDP buffer", []string{"--commit-delay", "-1ms", "--udp-buffer", "1000"}, nil,
-			[]string{"--commit-delay -1ms: want 0 to 1s", "--udp-buffer 1000: want 65536 (64 KiB) to 1073741824 (1 GiB) bytes"}},
-		{"commit delay too long", nil, map[string]string{"DISCO_COMMIT_DELAY": "2s"}, []string{"--commit-delay 2s: want 0 to 1s"}},
-	}
+// serveRefusal is a serve command line that must not start: its
+// arguments and environment, and substrings of the error it must give.
+type serveRefusal struct {
+	name string
+	args []string
+	env  map[string]string
+	want []string
+}
+
+// checkServeRefuses runs serve with each case's arguments and environment
+// and checks that it refuses to start with an error saying each want.
+func checkServeRefuses(t *testing.T, tests []serveRefusal) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range tt.env {
@@ -48,6 +39,26 @@ func TestServeStoreFlags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServeStoreFlags: the store flags (and the other flags checked
+// together with them) are checked before anything starts, and every
+// problem is reported.
+func TestServeStoreFlags(t *testing.T) {
+	tests := []serveRefusal{
+		{"unknown store", []string{"--store", "redis"}, nil, []string{`--store "redis": want bolt or etcd`}},
+		{"etcd without endpoints", []string{"--store", "etcd"}, nil, []string{"--store etcd needs --etcd-endpoints"}},
+		{"bad endpoint and half pairs", []string{"--store", "etcd", "--etcd-endpoints", "127.0.0.1:2379,http://ok:2379",
+			"--etcd-cert", "c.pem", "--etcd-username", "u", "--member-ttl", "500ms", "--etcd-timeout", "0s"}, nil,
+			[]string{`etcd endpoint "127.0.0.1:2379": want http://host:port`, "certificate and key go together",
+				"username and password go together", "--member-ttl 500ms: want at least 1s", "--etcd-timeout must be positive"}},
+		{"from the environment", nil, map[string]string{"DISCO_STORE": "etcd", "DISCO_ETCD_ENDPOINTS": "ftp://x"},
+			[]string{`etcd endpoint "ftp://x"`}},
+		{"commit delay and UDP buffer", []string{"--commit-delay", "-1ms", "--udp-buffer", "1000"}, nil,
+			[]string{"--commit-delay -1ms: want 0 to 1s", "--udp-buffer 1000: want 65536 (64 KiB) to 1073741824 (1 GiB) bytes"}},
+		{"commit delay too long", nil, map[string]string{"DISCO_COMMIT_DELAY": "2s"}, []string{"--commit-delay 2s: want 0 to 1s"}},
+	}
+	checkServeRefuses(t, tests)
 }
 
 // parseServe reads serve's flags and environment as "disco serve" does.

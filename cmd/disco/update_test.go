@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -14,12 +13,7 @@ func TestServeUpdateFlags(t *testing.T) {
 	if err := os.WriteFile(keys, []byte(`key "upd" { algorithm hmac-sha256; secret "c2VjcmV0LW9mLXRoZS11cGRhdGUta2V5LTAxMjM0NTY3ODk="; };`+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name string
-		args []string
-		env  map[string]string
-		want []string // substrings of the error
-	}{
+	tests := []serveRefusal{
 		{"reverse zone off an octet boundary", []string{"--reverse-zone", "10.0.0.0/12"}, nil,
 			[]string{"--reverse-zone 10.0.0.0/12: 10.0.0.0/12 is not on an octet boundary"}},
 		{"reverse zone off a nibble boundary", []string{"--reverse-zone", "2001:db8::/33"}, nil,
@@ -35,20 +29,5 @@ func TestServeUpdateFlags(t *testing.T) {
 		{"update-allow without keys", nil, map[string]string{"DISCO_UPDATE_ALLOW": "key:upd"},
 			[]string{`--update-allow key:upd: no key "upd" in --tsig-keys (not given)`}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			_, err := run(t, append([]string{"serve", "--dns-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, tt.args...)...)
-			if err == nil {
-				t.Fatal("serve started")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q\ndoes not say %q", err, w)
-				}
-			}
-		})
-	}
+	checkServeRefuses(t, tests)
 }
