@@ -46,20 +46,8 @@ func TestHealthChecksEndToEnd(t *testing.T) {
 	web := &httpBackend{addr: "127.0.0.1:0"}
 	web.start(t)
 	defer web.stop()
-	tcpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tcpLn := tcpTarget(t) // closed below to fail its check
 	tcpAddr := tcpLn.Addr().String()
-	go func() {
-		for {
-			c, err := tcpLn.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
 
 	const timing = `"interval":"500ms","timeout":"200ms","rise":1,"fall":2`
 	d.register(t, "hc", "h-1", fmt.Sprintf(`{"address":"127.0.0.1","port":80,"checks":[{"type":"http","url":"http://%s/health",%s}]}`, web.addr, timing))

@@ -63,20 +63,7 @@ func TestOperator(t *testing.T) {
 	writeZone("192.0.2.1")
 
 	// A TCP service for a health check to probe.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := tcpTarget(t)
 
 	d := startDisco(t, "--zones-dir", zonesDir, "--query-log")
 
