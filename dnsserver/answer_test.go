@@ -250,18 +250,7 @@ func TestAnswer(t *testing.T) {
 			if m.Authoritative != wantAA || m.RecursionAvailable {
 				t.Errorf("aa=%v ra=%v, want aa=%v ra=false", m.Authoritative, m.RecursionAvailable, wantAA)
 			}
-			for _, sec := range []struct {
-				name      string
-				got, want []string
-			}{
-				{"answer", rrStrings(m.Answer), normalize(t, tc.answer)},
-				{"authority", rrStrings(m.Ns), normalize(t, tc.ns)},
-				{"additional", rrStrings(m.Extra), normalize(t, tc.extra)},
-			} {
-				if !slices.Equal(sec.got, sec.want) {
-					t.Errorf("%s:\n got %s\nwant %s", sec.name, strings.Join(sec.got, "\n     "), strings.Join(sec.want, "\n     "))
-				}
-			}
+			checkSections(t, m, tc.answer, tc.ns, tc.extra)
 		})
 	}
 }
@@ -472,5 +461,23 @@ func TestTruncation(t *testing.T) {
 				t.Errorf("truncated answer does not parse (partial record?): %v", err)
 			}
 		})
+	}
+}
+
+// checkSections compares m's answer, authority and additional sections
+// with answer, ns and extra, records in zone-file form.
+func checkSections(t *testing.T, m *dns.Msg, answer, ns, extra []string) {
+	t.Helper()
+	for _, sec := range []struct {
+		name      string
+		got, want []string
+	}{
+		{"answer", rrStrings(m.Answer), normalize(t, answer)},
+		{"authority", rrStrings(m.Ns), normalize(t, ns)},
+		{"additional", rrStrings(m.Extra), normalize(t, extra)},
+	} {
+		if !slices.Equal(sec.got, sec.want) {
+			t.Errorf("%s:\n got %s\nwant %s", sec.name, strings.Join(sec.got, "\n     "), strings.Join(sec.want, "\n     "))
+		}
 	}
 }

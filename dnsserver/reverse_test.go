@@ -40,18 +40,7 @@ func checkAnswers(t *testing.T, h *Handler, tests []answerCase) {
 			if wantAA := tc.rcode != dns.RcodeRefused; m.Authoritative != wantAA {
 				t.Errorf("aa=%v, want %v", m.Authoritative, wantAA)
 			}
-			for _, sec := range []struct {
-				name      string
-				got, want []string
-			}{
-				{"answer", rrStrings(m.Answer), normalize(t, tc.answer)},
-				{"authority", rrStrings(m.Ns), normalize(t, tc.ns)},
-				{"additional", rrStrings(m.Extra), normalize(t, tc.extra)},
-			} {
-				if !slices.Equal(sec.got, sec.want) {
-					t.Errorf("%s:\n got %s\nwant %s", sec.name, strings.Join(sec.got, "\n     "), strings.Join(sec.want, "\n     "))
-				}
-			}
+			checkSections(t, m, tc.answer, tc.ns, tc.extra)
 		})
 	}
 }
