@@ -2,7 +2,6 @@ package dnsserver
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
@@ -290,13 +289,7 @@ func (h *Handler) slowPath(q *Query, m *wireMsg) Reply {
 	}
 	if needsServe(req) {
 		// Signed, or a zone transfer over UDP: the path that checks TSIG.
-		w := &packetWriter{buf: q.Out[:0]}
-		r := h.Serve(context.Background(), Request{Wire: pkt, Msg: req, TCP: tcp, Remote: q.Remote}, w)
-		if !r.Answered || w.out == nil {
-			return Reply{}
-		}
-		r.Wire = w.out
-		return r
+		return h.serveNow(q, req)
 	}
 	resp := h.Respond(req, !tcp)
 	if resp == nil {

@@ -70,14 +70,7 @@ func (h *Handler) updateLater(q *Query, m *wireMsg) Reply {
 	}
 	tcp := q.Transport == TransportTCP
 	if h.upd == nil {
-		// Refused at once (after the TSIG check).
-		w := &packetWriter{buf: q.Out[:0]}
-		r := h.Serve(context.Background(), Request{Wire: pkt, Msg: req, TCP: tcp, Remote: q.Remote}, w)
-		if !r.Answered || w.out == nil {
-			return Reply{}
-		}
-		r.Wire = w.out
-		return r
+		return h.serveNow(q, req) // refused at once (after the TSIG check)
 	}
 	r := &Request{Wire: bytes.Clone(pkt), Msg: req, TCP: tcp, Remote: q.Remote}
 	if !h.upd.acquire() {
@@ -227,4 +220,17 @@ func (u *updates) collect(ch chan<- prometheus.Metric) {
 	}{{"applied", &u.applied}, {"refused", &u.refused}, {"busy", &u.busy}, {"failed", &u.failed}} {
 		ch <- prometheus.MustNewConstMetric(updatesDesc, prometheus.CounterValue, float64(c.n.Load()), c.name)
 	}
+}
+
+// serveNow answers q (unpacked as req) through Serve on the calling
+// goroutine, into q.Out: for requests that must pass the TSIG check but
+// answer at once.
+func (h *Handler) serveNow(q *Query, req *dns.Msg) Reply {
+	w := &packetWriter{buf: q.Out[:0]}
+	r := h.Serve(context.Background(), Request{Wire: q.Wire, Msg: req, TCP: q.Transport == TransportTCP, Remote: q.Remote}, w)
+	if !r.Answered || w.out == nil {
+		return Reply{}
+	}
+	r.Wire = w.out
+	return r
 }
