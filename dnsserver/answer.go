@@ -158,7 +158,7 @@ func (c *Config) discovery(q query, n name, snap *registry.Snapshot) response {
 	r := response{aa: true, name: n, ttlFrom: ttlServer}
 	switch n.kind {
 	case kindApex:
-		c.apex(q, &r)
+		c.apex(q, &r, c.soa(q.name, c.TTL))
 	case kindNS:
 		for _, a := range c.NSAddrs {
 			if addrType(a) == q.qtype {
@@ -200,10 +200,12 @@ func (c *Config) discovery(q query, n name, snap *registry.Snapshot) response {
 	return r
 }
 
-func (c *Config) apex(q query, r *response) {
+// apex answers q at a zone apex whose SOA record is soa: the SOA, the NS
+// set with its addresses, or the RFC 8482 answer to ANY.
+func (c *Config) apex(q query, r *response, soa dns.RR) {
 	switch q.qtype {
 	case dns.TypeSOA:
-		r.answer = append(r.answer, c.soa(q.name, c.TTL))
+		r.answer = append(r.answer, soa)
 	case dns.TypeNS:
 		r.answer = append(r.answer, &dns.NS{Hdr: header(q.name, dns.TypeNS, c.TTL), Ns: c.nsName()})
 		for _, a := range c.NSAddrs {

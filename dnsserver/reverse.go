@@ -102,17 +102,7 @@ func (c *Config) reverseAnswer(q query, z *reverseZone, snap *registry.Snapshot)
 	rel := strings.TrimSuffix(strings.TrimSuffix(q.canon, z.origin), ".")
 	switch {
 	case rel == "":
-		switch q.qtype {
-		case dns.TypeSOA:
-			r.answer = append(r.answer, c.reverseSOA(q.name, z, c.TTL))
-		case dns.TypeNS:
-			r.answer = append(r.answer, &dns.NS{Hdr: header(q.name, dns.TypeNS, c.TTL), Ns: c.nsName()})
-			for _, a := range c.NSAddrs {
-				r.extra = append(r.extra, addressRecord(c.nsName(), a, c.TTL))
-			}
-		case dns.TypeANY:
-			r.answer = append(r.answer, hinfoRFC8482(q.name, c.TTL))
-		}
+		c.apex(q, &r, c.reverseSOA(q.name, z, c.TTL))
 	default:
 		p, ok := reversePrefix(rel, z.prefix)
 		switch {
